@@ -1,0 +1,38 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is set up from here.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup run test lint unit bench load clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job: PKI if missing, simulator up, sample parties registered, ICS2 scenarios run against
+## the reference client, simulator down, summary + JUnit report path; non-zero exit on any failure.
+run: setup
+	$(BIN)/icssim conformance
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy icssim simulator scenarios certs load
+
+## The whole suite: lint, unit, integration on loopback (real TLS, real servers), scenarios.
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python -m load.bench
+
+load: setup
+	$(BIN)/python -m load.run_headless
+
+clean:
+	rm -rf var reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,455 @@
+"""Test PKI of the simulator: two CAs, an unrelated root, the simulator's own credentials and one
+trader per certificate condition (domain/ics2.md "AS4 profile" and "Transport"; ICD §4.3).
+
+Every trader's TLS client certificate is valid; only its AS4 sealing certificate carries the
+condition, so the AS4 layer (not the TLS handshake) reports it. Layout, conditions and the
+regeneration command are in certs/README.md. Uses ``cryptography`` only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+MANIFEST_VERSION = 1
+CA_KEY_BITS = 3072
+LEAF_KEY_BITS = 2048  # leaves sign every AS4 message: signing speed matters
+ORGANISATION = "ICS Conformance Simulator (test only)"
+ROOT_CA_NAME = "ICSSIM Test Root CA"
+ISSUING_CA_NAME = "ICSSIM Test Issuing CA"
+OTHER_ROOT_NAME = "ICSSIM Unrelated Root CA"
+
+ROOT_LIFETIME = timedelta(days=20 * 365)
+ISSUING_LIFETIME = timedelta(days=10 * 365)
+LEAF_LIFETIME = timedelta(days=2 * 365)
+CA_BACKDATE = timedelta(days=400)  # CAs predate the `expired` trader's certificate
+CLOCK_SKEW = timedelta(days=1)
+RENEW_MARGIN = timedelta(days=30)  # a valid certificate closer than this to expiry is re-issued
+NOT_YET_VALID_DELAY = timedelta(days=30)
+NOT_YET_VALID_MARGIN = timedelta(days=7)  # re-issue `not-yet-valid` before it becomes valid
+CRL_LIFETIME = timedelta(days=30)
+
+Purpose = Literal["sealing", "tls-client"]
+_Validity = Literal["current", "expired", "future", "ca"]
+_EORI = re.compile(r"^[A-Z]{2}[A-Za-z0-9]{1,15}$")
+
+
+@dataclass(frozen=True)
+class TraderSpec:
+    """A test trader: its name, EORI and the defect its sealing certificate carries."""
+
+    name: str
+    eori: str
+    condition: str
+
+
+TRADERS: tuple[TraderSpec, ...] = (
+    TraderSpec("trader-a", "BE0123456789", "valid"),
+    TraderSpec("trader-b", "NL123456789", "valid"),
+    TraderSpec("expired", "FR12345678901", "expired"),
+    TraderSpec("not-yet-valid", "DE123456789012345", "not-yet-valid"),
+    TraderSpec("revoked", "IT01234567890", "revoked"),
+    TraderSpec("untrusted", "ES12345678Z", "untrusted"),
+    TraderSpec("wrong-key-usage", "PL1234567890", "wrong-key-usage"),
+    TraderSpec("unregistered", "AT123456789", "unregistered"),
+)
+
+
+@dataclass(frozen=True)
+class CaFiles:
+    root_cert: Path
+    root_key: Path
+    issuing_cert: Path
+    issuing_key: Path
+    trust_bundle: Path  # the root only: what a vendor adds to its trust store
+    chain: Path  # issuing + root
+    crl: Path  # CRL of the issuing CA
+    other_root_cert: Path
+    other_root_key: Path
+
+
+@dataclass(frozen=True)
+class ServerFiles:
+    tls_cert: Path  # leaf + issuing
+    tls_key: Path
+
+
+@dataclass(frozen=True)
+class SimulatorFiles:
+    sealing_cert: Path
+    sealing_key: Path
+    sealing_chain: Path  # leaf -> issuing -> root
+
+
+@dataclass(frozen=True)
+class TraderCredentials:
+    name: str
+    eori: str
+    condition: str
+    sealing_cert: Path
+    sealing_key: Path
+    sealing_chain: Path  # leaf first, up to and including the root
+    tls_cert: Path  # leaf + issuing
+    tls_key: Path
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """Files written by :func:`issue_party_certificate` (for TLS, ``chain`` is the cert file)."""
+
+    purpose: Purpose
+    cert: Path
+    key: Path
+    chain: Path
+
+
+@dataclass(frozen=True)
+class TestPki:
+    """The generated PKI, mirroring manifest.json with absolute paths."""
+
+    __test__ = False  # not a pytest test class despite its name
+
+    directory: Path
+    created: datetime
+    ca: CaFiles
+    server: ServerFiles
+    simulator: SimulatorFiles
+    traders: tuple[TraderCredentials, ...]
+
+    def trader(self, name: str) -> TraderCredentials:
+        for trader in self.traders:
+            if trader.name == name:
+                return trader
+        raise KeyError(f"no test trader named {name!r}; known: {[t.name for t in self.traders]}")
+
+
+@dataclass(frozen=True)
+class _Issued:
+    cert: x509.Certificate
+    key: rsa.RSAPrivateKey
+    path: tuple[x509.Certificate, ...]  # this certificate, then its issuers up to the root
+
+
+def load_certificates(path: Path) -> list[x509.Certificate]:
+    """All certificates of a PEM file, in file order (leaf first for chain files)."""
+    return x509.load_pem_x509_certificates(Path(path).read_bytes())
+
+
+def load_private_key(path: Path) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{path}: not an RSA private key")
+    return key
+
+
+def _name(common_name: str, *, organisation: str = ORGANISATION, serial: str | None = None) -> x509.Name:
+    attributes = [
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ]
+    if serial:
+        attributes.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial))
+    return x509.Name(attributes)
+
+
+def _party_name(name: str, eori: str, purpose: Purpose) -> x509.Name:
+    label = "sealing" if purpose == "sealing" else "tls"
+    return _name(f"{eori} {label}", organisation=name, serial=eori)
+
+
+def _key_usage(*, sign: bool = False, commit: bool = False, encipher: bool = False, ca: bool = False
+               ) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=sign, content_commitment=commit, key_encipherment=encipher,
+        data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
+        encipher_only=False, decipher_only=False,
+    )
+
+
+_Extensions = list[tuple[x509.ExtensionType, bool]]
+
+
+def _ca_extensions(path_length: int | None) -> _Extensions:
+    return [(x509.BasicConstraints(ca=True, path_length=path_length), True), (_key_usage(ca=True), True)]
+
+
+def _leaf_extensions(purpose: Purpose | Literal["tls-server"], *, wrong_key_usage: bool = False
+                     ) -> _Extensions:
+    extensions: _Extensions = [(x509.BasicConstraints(ca=False, path_length=None), True)]
+    if purpose == "sealing":
+        usage = _key_usage(encipher=True) if wrong_key_usage else _key_usage(sign=True, commit=True)
+        return [*extensions, (usage, True)]
+    extensions.append((_key_usage(sign=True, encipher=True), True))
+    if purpose == "tls-client":
+        return [*extensions, (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)]
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+             x509.IPAddress(ipaddress.ip_address("::1"))]
+    return [*extensions, (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+            (x509.SubjectAlternativeName(names), False)]
+
+
+def _window(validity: _Validity, now: datetime, lifetime: timedelta) -> tuple[datetime, datetime]:
+    if validity == "expired":
+        return now - timedelta(days=395), now - timedelta(days=30)
+    if validity == "future":
+        return now + NOT_YET_VALID_DELAY, now + NOT_YET_VALID_DELAY + lifetime
+    if validity == "ca":
+        return now - CA_BACKDATE, now + lifetime
+    return now - CLOCK_SKEW, now + lifetime
+
+
+def _pem(*certs: x509.Certificate) -> bytes:
+    return b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)
+
+
+class _Builder:
+    """Writes files only when their bytes change; re-issues only what is missing or unfit."""
+
+    def __init__(self, directory: Path, now: datetime, force: bool) -> None:
+        self.directory, self.now, self.force, self.changed = directory, now, force, False
+
+    def write(self, rel: str, data: bytes, *, private: bool = False) -> None:
+        path = self.directory / rel
+        mode = 0o600 if private else 0o644
+        if path.exists() and path.read_bytes() == data:
+            if private and path.stat().st_mode & 0o777 != mode:
+                path.chmod(mode)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        self.changed = True
+
+    def ensure(self, cert_rel: str, key_rel: str, *, subject: x509.Name, issuer: _Issued | None,
+               extensions: _Extensions, validity: _Validity = "current",
+               lifetime: timedelta = LEAF_LIFETIME, bits: int = LEAF_KEY_BITS, bundle: int = 1) -> _Issued:
+        """A certificate with its key; ``bundle`` = how many certificates of its path the file holds."""
+        issued = None if self.force else self._load(cert_rel, key_rel, issuer)
+        if issued is None or not self._fit(issued.cert, subject, issuer, extensions, validity):
+            key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+            signing_key = key if issuer is None else issuer.key
+            not_before, not_after = _window(validity, self.now, lifetime)
+            builder = (
+                x509.CertificateBuilder().subject_name(subject)
+                .issuer_name(subject if issuer is None else issuer.cert.subject)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(not_before).not_valid_after(not_after)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    signing_key.public_key()), critical=False)
+            )
+            for value, critical in extensions:
+                builder = builder.add_extension(value, critical=critical)
+            cert = builder.sign(signing_key, hashes.SHA256())
+            issued = _Issued(cert, key, (cert, *(issuer.path if issuer else ())))
+            self.write(key_rel, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()), private=True)
+        self.write(cert_rel, _pem(*issued.path[:bundle]))
+        return issued
+
+    def _load(self, cert_rel: str, key_rel: str, issuer: _Issued | None) -> _Issued | None:
+        try:
+            cert = load_certificates(self.directory / cert_rel)[0]
+            key = load_private_key(self.directory / key_rel)
+        except (OSError, ValueError, IndexError):
+            return None
+        if cert.public_key().public_numbers() != key.public_key().public_numbers():  # type: ignore[union-attr]
+            return None
+        return _Issued(cert, key, (cert, *(issuer.path if issuer else ())))
+
+    def _fit(self, cert: x509.Certificate, subject: x509.Name, issuer: _Issued | None,
+             extensions: _Extensions, validity: _Validity) -> bool:
+        try:
+            cert.verify_directly_issued_by(cert if issuer is None else issuer.cert)
+            for value, critical in extensions:
+                present = cert.extensions.get_extension_for_class(type(value))
+                if present.value != value or present.critical != critical:
+                    return False
+        except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+            return False
+        not_before, not_after, now = cert.not_valid_before_utc, cert.not_valid_after_utc, self.now
+        if validity == "expired":
+            fit = not_after < now
+        elif validity == "future":
+            fit = not_before - now > NOT_YET_VALID_MARGIN
+        else:
+            fit = not_before <= now and not_after - now > RENEW_MARGIN
+        return fit and cert.subject == subject
+
+    def ensure_crl(self, rel: str, issuer: _Issued, revoked: Sequence[x509.Certificate]) -> None:
+        """CRL of ``issuer``; re-issued when older than half its lifetime (RFC 5280 §5)."""
+        serials = {cert.serial_number for cert in revoked}
+        try:
+            crl = None if self.force else x509.load_pem_x509_crl((self.directory / rel).read_bytes())
+        except (OSError, ValueError):
+            crl = None
+        if crl is not None and crl.issuer == issuer.cert.subject \
+                and crl.is_signature_valid(issuer.key.public_key()) \
+                and {entry.serial_number for entry in crl} == serials \
+                and timedelta(0) <= self.now - crl.last_update_utc < CRL_LIFETIME / 2:
+            return
+        this_update = self.now - timedelta(hours=1)
+        builder = (
+            x509.CertificateRevocationListBuilder().issuer_name(issuer.cert.subject)
+            .last_update(this_update).next_update(this_update + CRL_LIFETIME)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), False)
+            .add_extension(x509.CRLNumber(int(this_update.timestamp())), False)
+        )
+        for cert in revoked:
+            # Stable revocation date across re-issues: one hour after the certificate starts.
+            builder = builder.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(cert.serial_number)
+                .revocation_date(cert.not_valid_before_utc + timedelta(hours=1))
+                .add_extension(x509.CRLReason(x509.ReasonFlags.key_compromise), False).build())
+        crl = builder.sign(issuer.key, hashes.SHA256())
+        self.write(rel, crl.public_bytes(serialization.Encoding.PEM))
+
+
+def init_test_pki(directory: Path, *, now: datetime | None = None, force: bool = False) -> TestPki:
+    """Create (or complete, or refresh) the test PKI in ``directory`` and return it.
+
+    Idempotent: files of a complete, still-fit PKI are left byte for byte. A certificate is
+    re-issued only when missing, unreadable, not issued by its (current) issuer, not matching its
+    profile, or out of its intended validity; the CRL when older than half its lifetime.
+    ``force`` regenerates everything.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    directory = Path(directory).resolve()
+    b = _Builder(directory, now, force)
+    ca_kw: dict[str, Any] = {"bits": CA_KEY_BITS, "validity": "current"}
+    b.now = now + CA_BACKDATE - CLOCK_SKEW  # CAs: (now - CA_BACKDATE, ...) via the same window helper
+    root = b.ensure("ca/root.pem", "ca/root.key", subject=_name(ROOT_CA_NAME), issuer=None,
+                    extensions=_ca_extensions(1), lifetime=ROOT_LIFETIME + CA_BACKDATE, **ca_kw)
+    b.now = now
+    root = _recheck_ca(b, root)
+    issuing = b.ensure("ca/issuing.pem", "ca/issuing.key", subject=_name(ISSUING_CA_NAME), issuer=root,
+                       extensions=_ca_extensions(0), lifetime=ISSUING_LIFETIME, **ca_kw)
+    other = b.ensure("ca/other-root.pem", "ca/other-root.key", subject=_name(OTHER_ROOT_NAME), issuer=None,
+                     extensions=_ca_extensions(1), lifetime=ROOT_LIFETIME, **ca_kw)
+    b.write("ca/trust-bundle.pem", _pem(root.cert))
+    b.write("ca/chain.pem", _pem(issuing.cert, root.cert))
+    b.ensure("server/tls.pem", "server/tls.key", subject=_name("localhost"), issuer=issuing,
+             extensions=_leaf_extensions("tls-server"), bundle=2)
+    sim = b.ensure("simulator/sealing.pem", "simulator/sealing.key", subject=_name("ICSSIM simulator sealing"),
+                   issuer=issuing, extensions=_leaf_extensions("sealing"))
+    b.write("simulator/sealing-chain.pem", _pem(*sim.path))
+    revoked: list[x509.Certificate] = []
+    for spec in TRADERS:
+        folder = f"traders/{spec.name}"
+        validity: _Validity = {"expired": "expired", "not-yet-valid": "future"}.get(  # type: ignore[assignment]
+            spec.condition, "current")
+        sealing = b.ensure(
+            f"{folder}/sealing.pem", f"{folder}/sealing.key", subject=_party_name(spec.name, spec.eori, "sealing"),
+            issuer=other if spec.condition == "untrusted" else issuing, validity=validity,
+            extensions=_leaf_extensions("sealing", wrong_key_usage=spec.condition == "wrong-key-usage"))
+        b.write(f"{folder}/sealing-chain.pem", _pem(*sealing.path))
+        b.ensure(f"{folder}/tls.pem", f"{folder}/tls.key", subject=_party_name(spec.name, spec.eori, "tls-client"),
+                 issuer=issuing, extensions=_leaf_extensions("tls-client"), bundle=2)
+        if spec.condition == "revoked":
+            revoked.append(sealing.cert)
+    b.ensure_crl("ca/crl.pem", issuing, revoked)
+    pki = _from_manifest(directory, _manifest(now))
+    manifest_path = directory / "manifest.json"
+    if not b.changed and manifest_path.exists():
+        try:
+            pki = load_test_pki(directory)
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        else:
+            return pki
+    b.write("manifest.json", json.dumps(_manifest(now), indent=2).encode() + b"\n")
+    return pki
+
+
+def _recheck_ca(b: _Builder, root: _Issued) -> _Issued:
+    """The root was checked against a shifted clock (for its back-dated window); check it at ``now``."""
+    if root.cert.not_valid_before_utc <= b.now and root.cert.not_valid_after_utc - b.now > RENEW_MARGIN:
+        return root
+    raise RuntimeError("root CA window check failed")  # pragma: no cover - construction guarantees it
+
+
+def _manifest(now: datetime) -> dict[str, Any]:
+    def folder(name: str) -> str:
+        return f"traders/{name}"
+
+    return {
+        "version": MANIFEST_VERSION,
+        "created": now.isoformat(),
+        "ca": {"root_cert": "ca/root.pem", "root_key": "ca/root.key", "issuing_cert": "ca/issuing.pem",
+               "issuing_key": "ca/issuing.key", "trust_bundle": "ca/trust-bundle.pem", "chain": "ca/chain.pem",
+               "crl": "ca/crl.pem", "other_root_cert": "ca/other-root.pem", "other_root_key": "ca/other-root.key"},
+        "server": {"tls_cert": "server/tls.pem", "tls_key": "server/tls.key"},
+        "simulator": {"sealing_cert": "simulator/sealing.pem", "sealing_key": "simulator/sealing.key",
+                      "sealing_chain": "simulator/sealing-chain.pem"},
+        "traders": [
+            {"name": t.name, "eori": t.eori, "condition": t.condition,
+             "sealing_cert": f"{folder(t.name)}/sealing.pem", "sealing_key": f"{folder(t.name)}/sealing.key",
+             "sealing_chain": f"{folder(t.name)}/sealing-chain.pem", "tls_cert": f"{folder(t.name)}/tls.pem",
+             "tls_key": f"{folder(t.name)}/tls.key"}
+            for t in TRADERS
+        ],
+    }
+
+
+def _from_manifest(directory: Path, data: dict[str, Any]) -> TestPki:
+    if data.get("version") != MANIFEST_VERSION:
+        raise ValueError(f"{directory}/manifest.json: unsupported version {data.get('version')!r}")
+
+    def build(cls: type[Any], entry: dict[str, str]) -> Any:
+        names = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{k: directory / v if k.endswith(("_cert", "_key", "_chain", "bundle")) or k in {"chain", "crl"}
+                      else v for k, v in entry.items() if k in names})
+
+    return TestPki(directory=directory, created=datetime.fromisoformat(data["created"]),
+                   ca=build(CaFiles, data["ca"]), server=build(ServerFiles, data["server"]),
+                   simulator=build(SimulatorFiles, data["simulator"]),
+                   traders=tuple(build(TraderCredentials, t) for t in data["traders"]))
+
+
+def load_test_pki(directory: Path) -> TestPki:
+    """Read DIR/manifest.json; raises FileNotFoundError when there is no PKI there."""
+    directory = Path(directory).resolve()
+    return _from_manifest(directory, json.loads((directory / "manifest.json").read_text()))
+
+
+def issue_party_certificate(pki: TestPki, *, name: str, eori: str, out_dir: Path, purpose: Purpose,
+                            now: datetime | None = None) -> IssuedCertificate:
+    """Issue a valid sealing or TLS-client certificate for a user's own EORI from the test issuing CA.
+
+    Writes ``sealing.pem``/``sealing.key``/``sealing-chain.pem`` or ``tls.pem`` (leaf + issuing)/
+    ``tls.key`` into ``out_dir``, like a trader folder. Call it once per purpose for a pair.
+    """
+    if not _EORI.match(eori):
+        raise ValueError(f"{eori!r} is not an EORI (two-letter country code + up to 15 alphanumerics)")
+    root = _Issued(load_certificates(pki.ca.root_cert)[0], load_private_key(pki.ca.root_key), ())
+    root = dataclasses.replace(root, path=(root.cert,))
+    issuing_cert = load_certificates(pki.ca.issuing_cert)[0]
+    issuing = _Issued(issuing_cert, load_private_key(pki.ca.issuing_key), (issuing_cert, root.cert))
+    b = _Builder(Path(out_dir).resolve(), (now or datetime.now(UTC)).astimezone(UTC), force=True)
+    stem = "sealing" if purpose == "sealing" else "tls"
+    issued = b.ensure(f"{stem}.pem", f"{stem}.key", subject=_party_name(name, eori, purpose), issuer=issuing,
+                      extensions=_leaf_extensions(purpose), bundle=3 if purpose == "sealing" else 2)
+    cert_path, key_path = b.directory / f"{stem}.pem", b.directory / f"{stem}.key"
+    if purpose == "sealing":
+        b.write("sealing.pem", _pem(issued.cert))
+        b.write("sealing-chain.pem", _pem(*issued.path))
+        return IssuedCertificate(purpose, cert_path, key_path, b.directory / "sealing-chain.pem")
+    return IssuedCertificate(purpose, cert_path, key_path, cert_path)

@@ -1,0 +1,168 @@
+"""Outbox: messages waiting for a party, one queue per party and channel.
+
+Pull delivery takes the oldest message of the highest priority class from a queue (ICD §4.1.3.3: FIFO
+per MPC; domain/ics2.md: priority classes A/B/C under backlog). A message handed out but not yet
+acknowledged by a valid receipt is offered again after a redelivery interval, up to a maximum number of
+deliveries (reception awareness); after that it is marked undelivered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.engine import Connection
+
+from simulator.core.clock import iso
+from simulator.core.store import Store, outbox
+
+PRIORITY = {"A": 0, "B": 1, "C": 2}
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    profile: str
+    queue: str
+    party: str
+    message_id: str
+    ref_to_message_id: str | None
+    action: str
+    correlation: str | None
+    payload: bytes
+    meta: dict[str, Any]
+    envelope: bytes | None
+    content_type: str | None
+    signature_refs: list[str] | None
+    state: str
+    attempts: int
+
+
+def enqueue(
+    conn: Connection,
+    *,
+    profile: str,
+    queue: str,
+    party: str,
+    message_id: str,
+    action: str,
+    payload: bytes,
+    priority: str,
+    created_at: datetime,
+    ref_to_message_id: str | None = None,
+    correlation: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> None:
+    conn.execute(
+        outbox.insert().values(
+            profile=profile, queue=queue, party=party, message_id=message_id,
+            ref_to_message_id=ref_to_message_id, action=action, priority=PRIORITY[priority],
+            correlation=correlation, payload=payload, meta=json.dumps(meta or {}),
+            state="queued", attempts=0, created_at=iso(created_at),
+        )
+    )
+
+
+def _row_to_message(r: Any) -> OutboxMessage:
+    return OutboxMessage(
+        r["id"], r["profile"], r["queue"], r["party"], r["message_id"], r["ref_to_message_id"],
+        r["action"], r["correlation"], bytes(r["payload"]), json.loads(r["meta"] or "{}"),
+        bytes(r["envelope"]) if r["envelope"] is not None else None, r["content_type"],
+        json.loads(r["signature_refs"]) if r["signature_refs"] else None, r["state"], r["attempts"],
+    )
+
+
+Packer = Callable[[OutboxMessage], tuple[str, bytes, list[str]]]
+
+
+def claim_next(
+    store: Store,
+    queue: str,
+    *,
+    now: datetime,
+    redelivery: timedelta,
+    max_deliveries: int,
+    pack: Packer,
+) -> OutboxMessage | None:
+    """Hand out the next message of `queue`, packing its envelope on first delivery.
+
+    Packing (which signs) happens outside the write transaction; the claim itself is an optimistic
+    update, so two concurrent pulls on one queue never receive the same delivery attempt.
+    """
+    due = iso(now - redelivery)
+    for _ in range(5):
+        with store.read() as conn:
+            row = conn.execute(
+                select(outbox)
+                .where(
+                    and_(
+                        outbox.c.queue == queue,
+                        or_(
+                            outbox.c.state == "queued",
+                            and_(outbox.c.state == "sent", outbox.c.last_sent_at <= due,
+                                 outbox.c.attempts < max_deliveries),
+                        ),
+                    )
+                )
+                .order_by(outbox.c.priority, outbox.c.id)
+                .limit(1)
+            ).mappings().first()
+        if row is None:
+            return None
+        message = _row_to_message(row)
+        values: dict[str, Any] = {"state": "sent", "attempts": message.attempts + 1, "last_sent_at": iso(now)}
+        if message.envelope is None:
+            content_type, envelope, refs = pack(message)
+            values.update(envelope=envelope, content_type=content_type, signature_refs=json.dumps(refs))
+        with store.write() as conn:
+            claimed = conn.execute(
+                outbox.update()
+                .where(and_(outbox.c.id == message.id, outbox.c.attempts == message.attempts,
+                            outbox.c.state == message.state))
+                .values(**values)
+            )
+            if claimed.rowcount == 1:
+                fresh = conn.execute(select(outbox).where(outbox.c.id == message.id)).mappings().first()
+                return _row_to_message(fresh)
+    return None
+
+
+def find(conn: Connection, message_id: str) -> OutboxMessage | None:
+    row = conn.execute(select(outbox).where(outbox.c.message_id == message_id)).mappings().first()
+    return _row_to_message(row) if row else None
+
+
+def mark(conn: Connection, message_id: str, *, state: str, at: datetime, detail: str | None = None) -> None:
+    values: dict[str, Any] = {"state": state, "detail": detail}
+    if state == "delivered":
+        values["delivered_at"] = iso(at)
+    conn.execute(outbox.update().where(outbox.c.message_id == message_id).values(**values))
+
+
+def expire_undelivered(store: Store, *, now: datetime, redelivery: timedelta, max_deliveries: int) -> int:
+    """Messages sent `max_deliveries` times without a valid receipt become undelivered."""
+    due = iso(now - redelivery)
+    with store.write() as conn:
+        result = conn.execute(
+            outbox.update()
+            .where(and_(outbox.c.state == "sent", outbox.c.attempts >= max_deliveries,
+                        outbox.c.last_sent_at <= due))
+            .values(state="undelivered", detail="no valid receipt after the last delivery attempt")
+        )
+    return int(result.rowcount or 0)
+
+
+def listing(store: Store, *, queue: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    query = select(
+        outbox.c.id, outbox.c.queue, outbox.c.party, outbox.c.message_id, outbox.c.ref_to_message_id,
+        outbox.c.action, outbox.c.correlation, outbox.c.state, outbox.c.attempts, outbox.c.created_at,
+        outbox.c.last_sent_at, outbox.c.delivered_at, outbox.c.detail,
+    )
+    if queue:
+        query = query.where(outbox.c.queue == queue)
+    with store.read() as conn:
+        return [dict(r) for r in conn.execute(query.order_by(outbox.c.id).limit(limit)).mappings()]

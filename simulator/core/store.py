@@ -1,0 +1,212 @@
+"""Durable store: one SQLAlchemy Core schema for SQLite (WAL, default) and PostgreSQL (by URL).
+
+The core tables are profile-neutral: the journal (every message in and out, raw bytes and verdicts),
+the outbox (messages waiting for a party, per queue), the party/certificate registry and the simulator
+state (clock). Profiles add their own tables to `metadata` (e.g. simulator/ics2/models.py).
+
+Durability rule (DESIGN.md, "Durability"): a message is committed to the journal before its receipt or
+acknowledgement is sent. Callers do all CPU work first, then one short write transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.pool import QueuePool
+
+metadata = MetaData()
+
+journal = Table(
+    "journal",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("profile", String(16), nullable=False),
+    Column("direction", String(3), nullable=False),  # in | out
+    Column("channel", String(16), nullable=False),  # as4 | smtp | ...
+    Column("kind", String(16), nullable=False),  # user | pull | receipt | error | ...
+    Column("message_id", String(255)),
+    Column("ref_to_message_id", String(255)),
+    Column("action", String(64)),
+    Column("sender", String(128)),
+    Column("receiver", String(128)),
+    Column("queue", String(255)),
+    Column("correlation", String(64)),  # LRN / MRN / interchange reference
+    Column("content_type", Text),
+    Column("raw", LargeBinary),
+    Column("payload", LargeBinary),
+    Column("verdict", String(32), nullable=False),
+    Column("error_code", String(32)),
+    Column("detail", Text),
+    Column("peer_cert_sha256", String(64)),
+    Column("sim_at", String(32), nullable=False),
+    Column("real_at", Float, nullable=False),
+)
+Index("ix_journal_message_id", journal.c.message_id)
+Index("ix_journal_ref", journal.c.ref_to_message_id)
+Index("ix_journal_correlation", journal.c.correlation)
+
+# Inbound message ids already accepted: duplicate detection (ebMS3 §6.2 / ICD: duplicate elimination).
+accepted_messages = Table(
+    "accepted_messages",
+    metadata,
+    Column("profile", String(16), primary_key=True),
+    Column("message_id", String(255), primary_key=True),
+    Column("journal_id", Integer, nullable=False),
+    Column("receipt", LargeBinary, nullable=False),
+    Column("receipt_content_type", Text, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("profile", String(16), nullable=False),
+    Column("queue", String(255), nullable=False),
+    Column("party", String(128), nullable=False),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("ref_to_message_id", String(255)),
+    Column("action", String(64), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("correlation", String(64)),
+    Column("payload", LargeBinary, nullable=False),
+    Column("meta", Text, nullable=False, default="{}"),
+    Column("envelope", LargeBinary),
+    Column("content_type", Text),
+    Column("signature_refs", Text),
+    Column("state", String(16), nullable=False),  # queued | sent | delivered | undelivered
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", String(32), nullable=False),
+    Column("last_sent_at", String(32)),
+    Column("delivered_at", String(32)),
+    Column("detail", Text),
+)
+Index("ix_outbox_queue_state", outbox.c.queue, outbox.c.state, outbox.c.priority, outbox.c.id)
+
+parties = Table(
+    "parties",
+    metadata,
+    Column("profile", String(16), primary_key=True),
+    Column("party", String(128), primary_key=True),  # EORI, ABN/CCID, ...
+    Column("name", String(255)),
+    Column("created_at", String(32), nullable=False),
+)
+
+party_certificates = Table(
+    "party_certificates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("profile", String(16), nullable=False),
+    Column("party", String(128), nullable=False),
+    Column("purpose", String(16), nullable=False),  # sealing | tls
+    Column("sha256", String(64), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("pem", Text, nullable=False),
+    Column("registered_at", String(32), nullable=False),
+    Column("revoked_at", String(32)),
+    UniqueConstraint("profile", "party", "purpose", "sha256", name="uq_party_cert"),
+)
+Index("ix_party_cert_sha", party_certificates.c.sha256)
+
+sim_state = Table(
+    "sim_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Tables wiped by a reset of the scene; the registry survives unless asked.
+SCENE_TABLES = ("journal", "accepted_messages", "outbox")
+
+
+class Store:
+    """Engine plus transaction discipline for both back ends."""
+
+    def __init__(self, url: str, *, sync: str = "normal") -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._local_write_lock = threading.Lock()
+        if self.is_sqlite:
+            self.engine: Engine = create_engine(
+                url,
+                poolclass=QueuePool,
+                pool_size=16,
+                max_overflow=16,
+                connect_args={"check_same_thread": False, "timeout": 30},
+            )
+            _sqlite_discipline(self.engine, sync)
+        else:
+            self.engine = create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+
+    def create_schema(self) -> None:
+        """Create missing tables; safe when several processes start at once."""
+        try:
+            metadata.create_all(self.engine, checkfirst=True)
+        except (OperationalError, ProgrammingError) as exc:
+            if "already exists" not in str(exc):
+                raise
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction (BEGIN IMMEDIATE on SQLite).
+
+        Writers of this process queue on a Python lock first: SQLite's busy handler sleeps in steps of
+        milliseconds, which would show up in the p99; across processes the busy timeout still applies.
+        """
+        if self.is_sqlite:
+            with self._local_write_lock, self.engine.begin() as conn:
+                yield conn
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect().execution_options(icssim_read=True) as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_discipline(engine: Engine, sync: str) -> None:
+    synchronous = "FULL" if sync == "full" else "NORMAL"
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit BEGIN is deferred).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front, so two writers never deadlock on lock upgrade;
+        # readers start a deferred transaction and never block writers (WAL).
+        if conn.get_execution_options().get("icssim_read"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
