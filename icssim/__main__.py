@@ -1,0 +1,4 @@
+from icssim.cli import main
+import sys
+
+sys.exit(main())

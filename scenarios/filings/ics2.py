@@ -1,0 +1,372 @@
+"""ICS2 Release 1 PLACI filings (IE3F32, IE3F43, IE3F44) built from neutral business data.
+
+Client side of the harness: lxml + stdlib only, no :mod:`simulator` import. The XML follows the
+simulator's own XSDs (``simulator/ics2/schemas``): root ``IE3Fxx`` in namespace
+``urn:icssim:ics2:IE3Fxx`` (prefix ``ie``), all other elements unqualified.
+
+Business-data keys (a plain mapping; optional keys may be absent or None):
+
+``lrn`` (str, an..22), ``message_sender`` (EORI; default: the declarant's identification number),
+``document_issue_date`` (``datetime`` -> UTC ``YYYY-MM-DDThh:mm:ssZ``, or a preformatted str),
+``specific_circumstance_indicator`` (default ``F32``/``F43``/``F44``), ``addressed_member_state``
+(country code), ``declarant`` (party), ``representative`` (party + ``status`` "2" direct / "3"
+indirect), ``carrier`` (``identification_number``, optional ``name``, ``address``,
+``communications``), ``master_transport_document`` / house ``transport_document``
+(``{"number", "type"}``, type from CL754 e.g. N740, N741, N750), ``place_of_loading``
+(``{"location", "unlocode", "country"}``), ``routing_countries`` (list of country codes, in order),
+``houses`` (list; one per express shipment / postal item / receptacle) with ``transport_document``,
+``receptacle_id`` (F43 optional, F44 required), ``total_gross_mass`` (kg), ``consignor``,
+``consignee`` (parties) and ``goods_items`` (list of ``description``, ``hs_code`` (6 digits + optional
+2 CN digits: "61091000" -> sub-heading 610910 + CN 00), ``gross_mass``, ``package_count``,
+``package_type``, ``shipping_marks``; goods item numbers are 1..n in list order).
+
+A party is ``name``, ``identification_number``, ``type_of_person`` (CL729 "1" natural / "2" legal
+person; consignor/consignee only), ``address`` (``street``, ``number``, ``post_code``, ``city``,
+``country``, ``sub_division``, ``street_additional_line``, ``po_box``) and ``communications``
+(list of ``{"identifier", "type"}``, type e.g. EM e-mail, TE telephone).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from lxml import etree
+
+__all__ = [
+    "MESSAGE_IDS",
+    "VARIANTS",
+    "FilingMessageId",
+    "build_filing",
+    "expected_errors",
+    "namespace_for",
+    "sample_data",
+]
+
+FilingMessageId = Literal["IE3F32", "IE3F43", "IE3F44"]
+MESSAGE_IDS: tuple[FilingMessageId, ...] = ("IE3F32", "IE3F43", "IE3F44")
+PREFIX = "ie"
+
+VARIANTS: dict[str, str] = {
+    "stop-word-description": "goods item 1 is described only as 'Gift' (ICS2 stop word) -> CL723 100",
+    "invalid-hs-code": "goods item 1 has HS sub-heading '61O910' (letter O, not digits) -> CL723 12",
+    "representative-equals-declarant": "representative identification = declarant's -> CL723 12",
+    "disallowed-script": "Chinese characters in a description (F44: declarant name) -> CL723 102",
+    "unknown-party-name": "consignee name 'Unknown' (F44: declarant name) -> CL723 100",
+}
+
+
+def namespace_for(message_id: str) -> str:
+    """Target namespace of our XSD for ``message_id``."""
+    return f"urn:icssim:ics2:{message_id}"
+
+
+# ------------------------------------------------------------------------------------------------
+# building
+
+
+def _text(parent: etree._Element, tag: str, value: Any) -> None:
+    if value is None or value == "":
+        return
+    etree.SubElement(parent, tag).text = _format(value)
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, datetime):
+        moment = value.astimezone(UTC) if value.tzinfo else value
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+def _address(parent: etree._Element, tag: str, address: Mapping[str, Any] | None) -> None:
+    if not address:
+        return
+    el = etree.SubElement(parent, tag)
+    for key, name in (
+        ("city", "city"),
+        ("country", "country"),
+        ("sub_division", "subDivision"),
+        ("street", "street"),
+        ("post_code", "postCode"),
+        ("street_additional_line", "streetAdditionalLine"),
+        ("number", "number"),
+        ("po_box", "poBox"),
+    ):
+        _text(el, name, address.get(key))
+
+
+def _communications(parent: etree._Element, items: Sequence[Mapping[str, Any]] | None) -> None:
+    for item in items or ():
+        el = etree.SubElement(parent, "communication")
+        _text(el, "identifier", item.get("identifier"))
+        _text(el, "type", item.get("type"))
+
+
+def _party(parent: etree._Element, tag: str, party: Mapping[str, Any] | None, *, kind: str) -> None:
+    """kind: declarant | representative | carrier | trade (consignor/consignee)."""
+    if not party:
+        return
+    el = etree.SubElement(parent, tag)
+    _text(el, "name", party.get("name"))
+    _text(el, "identificationNumber", party.get("identification_number"))
+    if kind == "representative":
+        _text(el, "status", party.get("status", "2"))
+    if kind == "trade":
+        _text(el, "typeOfPerson", party.get("type_of_person", "2"))
+    _address(el, "address", party.get("address"))
+    _communications(el, party.get("communications"))
+
+
+def _document(parent: etree._Element, tag: str, doc: Mapping[str, Any] | None) -> None:
+    if not doc:
+        return
+    el = etree.SubElement(parent, tag)
+    _text(el, "documentNumber", doc.get("number"))
+    _text(el, "type", doc.get("type"))
+
+
+def _receptacle(parent: etree._Element, receptacle_id: str | None) -> None:
+    if receptacle_id:
+        _text(etree.SubElement(parent, "receptacle"), "receptacleIdentificationNumber", receptacle_id)
+
+
+def _goods_item(parent: etree._Element, number: int, item: Mapping[str, Any]) -> None:
+    el = etree.SubElement(parent, "goodsItem")
+    _text(el, "goodsItemNumber", item.get("number", number))
+    commodity = etree.SubElement(el, "commodity")
+    _text(commodity, "descriptionOfGoods", item.get("description"))
+    hs_code = item.get("hs_code")
+    if hs_code:
+        code = etree.SubElement(commodity, "commodityCode")
+        _text(code, "harmonizedSystemSubHeadingCode", str(hs_code)[:6])
+        _text(code, "combinedNomenclatureCode", str(hs_code)[6:])
+    if item.get("gross_mass") is not None:
+        _text(etree.SubElement(el, "weight"), "grossMass", item["gross_mass"])
+    packaging = etree.SubElement(el, "packaging")
+    _text(packaging, "typeOfPackages", item.get("package_type"))
+    _text(packaging, "numberOfPackages", item.get("package_count", 1))
+    _text(packaging, "shippingMarks", item.get("shipping_marks"))
+
+
+def _house(parent: etree._Element, message_id: str, house: Mapping[str, Any]) -> None:
+    el = etree.SubElement(parent, "consignmentHouseLevel")
+    if message_id == "IE3F44":
+        _receptacle(el, house.get("receptacle_id"))
+        _document(el, "transportDocumentHouseLevel", house.get("transport_document"))
+        return
+    _document(el, "transportDocumentHouseLevel", house.get("transport_document"))
+    if message_id == "IE3F43":
+        _receptacle(el, house.get("receptacle_id"))
+    _text(el, "totalGrossMass", house.get("total_gross_mass"))
+    _party(el, "consignor", house.get("consignor"), kind="trade")
+    _party(el, "consignee", house.get("consignee"), kind="trade")
+    for number, item in enumerate(house.get("goods_items") or (), start=1):
+        _goods_item(el, number, item)
+
+
+def build_filing(message_id: FilingMessageId, data: Mapping[str, Any], *, namespace: str | None = None) -> bytes:
+    """Serialise ``data`` (keys in the module docstring) as an ``message_id`` payload (UTF-8 bytes).
+
+    Absent optional keys produce no element. The builder does not validate: a defective dataset
+    gives a defective filing, which is how the harness provokes IE3N99 rejections.
+    """
+    if message_id not in MESSAGE_IDS:
+        raise ValueError(f"unsupported filing {message_id!r}; expected one of {MESSAGE_IDS}")
+    ns = namespace or namespace_for(message_id)
+    root = etree.Element(f"{{{ns}}}{message_id}", nsmap={PREFIX: ns})
+    declarant = data.get("declarant") or {}
+    _text(root, "messageSender", data.get("message_sender") or declarant.get("identification_number"))
+    _text(root, "LRN", data.get("lrn"))
+    _text(root, "documentIssueDate", data.get("document_issue_date"))
+    _text(root, "specificCircumstanceIndicator", data.get("specific_circumstance_indicator") or message_id[3:])
+    if data.get("addressed_member_state"):
+        _text(etree.SubElement(root, "addressedMemberState"), "country", data["addressed_member_state"])
+    _party(root, "declarant", declarant, kind="declarant")
+    _party(root, "representative", data.get("representative"), kind="representative")
+    _party(root, "carrier", data.get("carrier"), kind="carrier")
+    master = etree.SubElement(root, "consignmentMasterLevel")
+    _document(master, "transportDocumentMasterLevel", data.get("master_transport_document"))
+    place = data.get("place_of_loading")
+    if place:
+        loading = etree.SubElement(master, "placeOfLoading")
+        _text(loading, "location", place.get("location"))
+        _text(loading, "UNLOCODE", place.get("unlocode"))
+        if place.get("country"):
+            _text(etree.SubElement(loading, "address"), "country", place["country"])
+    if message_id != "IE3F44":
+        for sequence, country in enumerate(data.get("routing_countries") or (), start=1):
+            routing = etree.SubElement(master, "countriesOfRoutingOfConsignment")
+            _text(routing, "sequenceNumber", sequence)
+            _text(routing, "country", country)
+    for house in data.get("houses") or ():
+        _house(master, message_id, house)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+# ------------------------------------------------------------------------------------------------
+# samples
+
+_ISSUED = "2024-06-03T08:15:00Z"
+_SPARE_REPRESENTATIVE_IDS = ("NL800000000B01", "LU20000000000001")
+
+
+def _address_of(street: str, number: str, post_code: str, city: str, country: str) -> dict[str, str]:
+    return {"street": street, "number": number, "post_code": post_code, "city": city, "country": country}
+
+
+def _common(message_id: str, lrn: str, eori: str) -> dict[str, Any]:
+    representative_id = next(r for r in _SPARE_REPRESENTATIVE_IDS if r != eori)
+    return {
+        "lrn": lrn,
+        "message_sender": eori,
+        "document_issue_date": _ISSUED,
+        "specific_circumstance_indicator": message_id[3:],
+        "declarant": {
+            "name": "Swift Parcel Europe NV",
+            "identification_number": eori,
+            "address": _address_of("Avenue du Port", "86C", "1000", "Brussels", "BE"),
+            "communications": [{"identifier": "ens-desk@swiftparcel.example", "type": "EM"}],
+        },
+        "representative": {
+            "name": "Customs Filing Services BV",
+            "identification_number": representative_id,
+            "status": "2",
+            "address": _address_of("Stationsplein", "12", "1012AB", "Amsterdam", "NL"),
+            "communications": [{"identifier": "+31201234567", "type": "TE"}],
+        },
+        "carrier": {"name": "Swift Air Cargo", "identification_number": "BE0400000001"},
+        "place_of_loading": {"location": "Shenzhen Bao'an", "unlocode": "CNSZX", "country": "CN"},
+    }
+
+
+def _consignor() -> dict[str, Any]:
+    return {
+        "name": "Shenzhen Bright Trading Co., Ltd.",
+        "type_of_person": "2",
+        "address": _address_of("Keyuan Road", "88", "518057", "Shenzhen", "CN"),
+    }
+
+
+def _consignee() -> dict[str, Any]:
+    return {
+        "name": "Marie Dubois",
+        "type_of_person": "1",
+        "address": _address_of("Rue de la Loi", "16", "1040", "Etterbeek", "BE"),
+    }
+
+
+def _goods(first: str, first_hs: str, second: str, second_hs: str) -> list[dict[str, Any]]:
+    return [
+        {"description": first, "hs_code": first_hs, "gross_mass": "0.8", "package_count": 1, "package_type": "PK"},
+        {"description": second, "hs_code": second_hs, "gross_mass": "1.1", "package_count": 1, "package_type": "BX"},
+    ]
+
+
+def _base(message_id: str, lrn: str, eori: str) -> dict[str, Any]:
+    data = _common(message_id, lrn, eori)
+    if message_id == "IE3F32":
+        data["master_transport_document"] = {"number": "176-12345675", "type": "N741"}
+        data["routing_countries"] = ["CN", "AE", "BE"]
+        data["houses"] = [
+            {
+                "transport_document": {"number": "SPX4471200931", "type": "N740"},
+                "total_gross_mass": "1.9",
+                "consignor": _consignor(),
+                "consignee": _consignee(),
+                "goods_items": _goods(
+                    "Men's cotton T-shirts, knitted", "61091000", "Stainless steel kitchen knives", "821191"
+                ),
+            }
+        ]
+    elif message_id == "IE3F43":
+        data["master_transport_document"] = {"number": "784-20481736", "type": "N741"}
+        data["routing_countries"] = ["CN", "BE"]
+        data["houses"] = [
+            {
+                "transport_document": {"number": "RR123456785CN", "type": "N750"},
+                "receptacle_id": "CNSZXABEBRUAAUN40001001110050",
+                "total_gross_mass": "1.9",
+                "consignor": _consignor(),
+                "consignee": _consignee(),
+                "goods_items": _goods("Printed silk scarf for women", "621410", "Porcelain tea cups", "69111000"),
+            }
+        ]
+    elif message_id == "IE3F44":
+        data["master_transport_document"] = {"number": "784-20481736", "type": "N741"}
+        data["houses"] = [
+            {
+                "receptacle_id": "CNSZXABEBRUAAUN40001001110050",
+                "transport_document": {"number": "CNSZXBEBRUAA40001", "type": "N750"},
+            },
+            {
+                "receptacle_id": "CNSZXABEBRUAAUN40001001120031",
+                "transport_document": {"number": "CNSZXBEBRUAA40001", "type": "N750"},
+            },
+        ]
+    else:
+        raise ValueError(f"unsupported filing {message_id!r}; expected one of {MESSAGE_IDS}")
+    return data
+
+
+def _goods_pointer(message_id: str, leaf: str) -> str:
+    return f"/{message_id}/consignmentMasterLevel/consignmentHouseLevel/goodsItem[1]/commodity/{leaf}"
+
+
+def expected_errors(message_id: FilingMessageId, variant: str | None) -> list[tuple[str, str]]:
+    """(CL723 code, XPath pointer) pairs the simulator must report for a sample ``variant``."""
+    if variant is None:
+        return []
+    postal_receptacle = message_id == "IE3F44"
+    if variant == "stop-word-description" and not postal_receptacle:
+        return [("100", _goods_pointer(message_id, "descriptionOfGoods"))]
+    if variant == "invalid-hs-code" and not postal_receptacle:
+        return [("12", _goods_pointer(message_id, "commodityCode/harmonizedSystemSubHeadingCode"))]
+    if variant == "representative-equals-declarant":
+        return [("12", f"/{message_id}/representative/identificationNumber")]
+    if variant == "disallowed-script":
+        if postal_receptacle:
+            return [("102", f"/{message_id}/declarant/name")]
+        return [("102", _goods_pointer(message_id, "descriptionOfGoods"))]
+    if variant == "unknown-party-name":
+        if postal_receptacle:
+            return [("100", f"/{message_id}/declarant/name")]
+        return [("100", f"/{message_id}/consignmentMasterLevel/consignmentHouseLevel/consignee/name")]
+    raise ValueError(f"variant {variant!r} does not apply to {message_id}; known: {sorted(VARIANTS)}")
+
+
+def sample_data(
+    message_id: FilingMessageId, *, lrn: str, eori: str, variant: str | None = None
+) -> dict[str, Any]:
+    """A valid business dataset for ``message_id`` or, with ``variant`` (see :data:`VARIANTS`), one
+    with exactly one known defect (its expected error: :func:`expected_errors`).
+
+    ``eori`` is the message sender and the declarant; the representative has another EORI.
+    IE3F44 carries no goods, so ``stop-word-description`` and ``invalid-hs-code`` raise ValueError.
+    """
+    data = copy.deepcopy(_base(message_id, lrn, eori))
+    expected_errors(message_id, variant)  # validates the variant name for this message
+    first_goods = data["houses"][0]["goods_items"][0] if message_id != "IE3F44" else None
+    if variant == "stop-word-description" and first_goods is not None:
+        first_goods["description"] = "Gift"
+    elif variant == "invalid-hs-code" and first_goods is not None:
+        first_goods["hs_code"] = "61O910"
+    elif variant == "representative-equals-declarant":
+        data["representative"]["identification_number"] = data["declarant"]["identification_number"]
+    elif variant == "disallowed-script":
+        if first_goods is not None:
+            first_goods["description"] = "男士棉质T恤"
+        else:
+            data["declarant"]["name"] = "中国邮政速递"
+    elif variant == "unknown-party-name":
+        if message_id == "IE3F44":
+            data["declarant"]["name"] = "Unknown"
+        else:
+            data["houses"][0]["consignee"]["name"] = "Unknown"
+    return data

@@ -1,0 +1,117 @@
+"""Client of the simulator's control/journal API (`/_sim`), over HTTP only.
+
+The harness never reaches into the running app (DESIGN.md, imports: scenarios -> simulator.codecs
+only), so everything it sets up or observes goes through here and works against a remote simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class ControlError(RuntimeError):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"control API answered {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+@dataclass
+class SimControl:
+    url: str  # e.g. http://127.0.0.1:8480
+    token: str
+    timeout: float = 30.0
+
+    @classmethod
+    def from_var(cls, url: str, var_dir: Path) -> SimControl:
+        return cls(url, (var_dir / "control-token").read_text(encoding="utf-8").strip())
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
+              query: dict[str, Any] | None = None) -> Any:
+        url = self.url.rstrip("/") + "/_sim" + path
+        if query:
+            url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v is not None})
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (configured URL)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                raw = response.read()
+                if response.headers.get_content_type() == "application/json":
+                    return json.loads(raw)
+                return raw
+        except urllib.error.HTTPError as exc:
+            text = exc.read().decode("utf-8", "replace")
+            try:
+                detail = json.loads(text).get("detail", text)
+            except ValueError:
+                detail = text
+            raise ControlError(exc.code, str(detail)) from None
+
+    # -- scene ----------------------------------------------------------------------------------------
+    def health(self) -> bool:
+        try:
+            return bool(self._call("GET", "/health").get("status") == "ok")
+        except (OSError, ControlError):
+            return False
+
+    def reset(self, *, parties: bool = False) -> dict[str, Any]:
+        return dict(self._call("POST", "/reset", {"parties": parties}))
+
+    def clock(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/clock"))
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        return dict(self._call("POST", "/clock/advance", {"seconds": seconds}))
+
+    def register(self, party: str, certificate_pem: str, *, purpose: str = "sealing",
+                 profile: str = "ics2", name: str | None = None) -> dict[str, Any]:
+        return dict(self._call("POST", f"/{profile}/parties",
+                               {"party": party, "certificate": certificate_pem, "purpose": purpose,
+                                "name": name}))
+
+    def revoke(self, party: str, *, sha256: str | None = None, certificate_pem: str | None = None,
+               purpose: str | None = None, profile: str = "ics2") -> dict[str, Any]:
+        return dict(self._call("POST", f"/{profile}/parties/{urllib.parse.quote(party)}/revoke",
+                               {"sha256": sha256, "certificate": certificate_pem, "purpose": purpose}))
+
+    def parties(self, profile: str = "ics2") -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/{profile}/parties")["parties"])
+
+    # -- observation ---------------------------------------------------------------------------------
+    def journal(self, *, raw: bool = False, **filters: Any) -> list[dict[str, Any]]:
+        query = {**filters, "raw": "1" if raw else None}
+        return list(self._call("GET", "/journal", query=query)["entries"])
+
+    def journal_raw(self, entry_id: int) -> bytes:
+        return bytes(self._call("GET", f"/journal/{entry_id}/raw"))
+
+    def outbox(self, queue: str | None = None) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/outbox", query={"queue": queue})["messages"])
+
+    def ics2_ens(self, **filters: Any) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/ics2/ens", query=filters)["ens"])
+
+    def wait_for(self, probe: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
+        """Poll the journal-backed `probe` until it returns something truthy (no fixed sleeps)."""
+        deadline = time.monotonic() + timeout
+        delay = 0.005
+        while True:
+            found = probe()
+            if found:
+                return found
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)

@@ -1,0 +1,266 @@
+"""Step library for the ICS2 features (features/ics2/*.feature).
+
+Given-steps set the scene through the control API; When-steps ask the driver to act; Then-steps judge
+from what the simulator saw on the wire (journal, outbox, ENS register) and from the answers the
+system under test received. Every assertion message says what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+from pytest_bdd import given, parsers, then, when
+
+from scenarios.client.ics2 import ClientFaults, PullOutcome, SendOutcome
+from scenarios.drivers.reference import ReferenceDriver
+from scenarios.pki import PkiFiles
+from scenarios.simctl import SimControl
+from scenarios.steps.scene import Scene
+
+# -- Given ----------------------------------------------------------------------------------------------
+
+
+@given("a fresh simulator scene")
+def fresh_scene(sim: SimControl) -> None:
+    sim.reset()
+
+
+def _register(sim: SimControl, pki: PkiFiles, name: str) -> None:
+    files = pki.trader(name)
+    sim.register(files.eori, files.sealing_cert.read_text(), purpose="sealing", name=name)
+    sim.register(files.eori, files.tls_cert.read_text(), purpose="tls", name=name)
+
+
+@given(parsers.parse('the trader "{name}" is registered with its sealing and TLS certificates'))
+def trader_registered(sim: SimControl, pki: PkiFiles, scene: Scene, name: str) -> None:
+    _register(sim, pki, name)
+    scene.trader = name
+
+
+@given("every sample trader is registered with its sealing and TLS certificates")
+def all_traders_registered(sim: SimControl, pki: PkiFiles) -> None:
+    for name, files in pki.traders.items():
+        if files.condition != "unregistered":  # that one exists to be refused with EBMS:0004/A001
+            _register(sim, pki, name)
+
+
+@given(parsers.parse('the trader "{name}" acknowledges pulled messages with receipts that do not sign '
+                     "the Body"))
+def receipts_without_body(driver: ReferenceDriver, scene: Scene, name: str) -> None:
+    driver.set_faults(name, ClientFaults(receipt_without_body=True))
+    scene.trader = name
+
+
+# -- When -----------------------------------------------------------------------------------------------
+
+
+def _file(driver: ReferenceDriver, scene: Scene, trader: str, message: str, variant: str | None = None
+          ) -> None:
+    scene.trader = trader
+    scene.lrn, scene.sent = driver.file(trader, message, variant=variant)
+    scene.history.append(scene.sent)
+    scene._pulled_last = False
+
+
+@when(parsers.parse('the trader files a valid "{message}"'))
+def file_valid(driver: ReferenceDriver, scene: Scene, message: str) -> None:
+    _file(driver, scene, scene.trader, message)
+
+
+@when(parsers.parse('the trader files an "{message}" with the defect "{variant}"'))
+def file_defective(driver: ReferenceDriver, scene: Scene, message: str, variant: str) -> None:
+    _file(driver, scene, scene.trader, message, variant)
+
+
+@when(parsers.parse('the trader "{trader}" files a valid "{message}"'))
+def trader_files_valid(driver: ReferenceDriver, scene: Scene, trader: str, message: str) -> None:
+    _file(driver, scene, trader, message)
+
+
+@when(parsers.parse('the trader "{trader}" files a valid "{message}" with a leaf-only token'))
+def trader_files_leaf_only(driver: ReferenceDriver, scene: Scene, trader: str, message: str) -> None:
+    driver.set_faults(trader, ClientFaults(leaf_only_token=True))
+    _file(driver, scene, trader, message)
+
+
+@when(parsers.parse('the trader "{trader}" files a valid "{message}" whose payload is changed after '
+                    "signing"))
+def trader_files_tampered(driver: ReferenceDriver, scene: Scene, trader: str, message: str) -> None:
+    driver.set_faults(trader, ClientFaults(tamper_payload_after_signing=True))
+    _file(driver, scene, trader, message)
+
+
+@when("the trader sends the same message again with the same MessageId")
+def resend_same(driver: ReferenceDriver, scene: Scene) -> None:
+    scene.resent = driver.resend_last(scene.trader)
+
+
+@when("the trader pulls its MPC")
+def pull(driver: ReferenceDriver, scene: Scene) -> None:
+    scene.pulled = driver.pull(scene.trader)
+    scene._pulled_last = True
+
+
+# -- Then: answers on the wire --------------------------------------------------------------------------
+
+
+def _describe(answer: SendOutcome | PullOutcome) -> str:
+    message = answer.response if isinstance(answer, SendOutcome) else answer.message
+    if message is None:
+        return f"HTTP {answer.http.status} {answer.http.content_type}: {answer.http.body[:300]!r}"
+    if message.kind == "error":
+        return "ebMS errors " + "; ".join(f"{e.code} {e.detail or e.description or ''}" for e in message.errors)
+    return f"a {message.kind} message {message.message_id}"
+
+
+@then("the simulator answers with a signed receipt that acknowledges every signed part")
+def signed_receipt(scene: Scene) -> None:
+    sent = scene.sent
+    assert sent is not None
+    assert sent.receipt, f"expected a signed receipt, received {_describe(sent)}"
+    assert sent.response is not None and sent.response.signature is not None, "the receipt is not signed"
+    assert not sent.problems, "the receipt is wrong: " + "; ".join(sent.problems)
+
+
+@then(parsers.parse('the answer is the ebMS warning "{code}"'))
+def ebms_warning(scene: Scene, code: str) -> None:
+    answer = scene.last_answer
+    message = answer.response if isinstance(answer, SendOutcome) else answer.message
+    assert message is not None and message.kind == "error", f"expected {code}, received {_describe(answer)}"
+    entry = next((e for e in message.errors if e.code == code), None)
+    assert entry is not None, f"expected {code}, received {_describe(answer)}"
+    assert entry.severity == "warning", f"{code} must be a warning, its severity is {entry.severity}"
+
+
+@then(parsers.parse('the answer is the ebMS error "{code}" mentioning "{mention}"'))
+def ebms_error(scene: Scene, code: str, mention: str) -> None:
+    answer = scene.last_answer
+    message = answer.response if isinstance(answer, SendOutcome) else answer.message
+    assert message is not None and message.kind == "error", f"expected {code}, received {_describe(answer)}"
+    entry = next((e for e in message.errors if e.code == code), None)
+    assert entry is not None, f"expected {code}, received {_describe(answer)}"
+    text = " ".join(filter(None, (entry.detail, entry.description, entry.sub_code)))
+    assert mention.lower() in text.lower(), f"{code} should mention {mention!r}; its detail is {text!r}"
+    assert entry.severity == "failure", f"{code} must be a failure, its severity is {entry.severity}"
+
+
+@then("both answers are the same signed receipt")
+def same_receipt(scene: Scene) -> None:
+    assert scene.sent is not None and scene.resent is not None
+    assert scene.resent.receipt, f"the second answer is {_describe(scene.resent)}"
+    assert scene.resent.http.body == scene.sent.http.body, "the duplicate got a different receipt"
+
+
+# -- Then: what the simulator holds ---------------------------------------------------------------------
+
+
+@then("the filing is registered with an 18-character MRN")
+def registered_with_mrn(sim: SimControl, scene: Scene) -> None:
+    ens = sim.ics2_ens(message_id=scene.message_id)
+    assert len(ens) == 1, f"expected one ENS for {scene.message_id}, found {len(ens)}"
+    assert ens[0]["state"] == "registered", f"ENS state {ens[0]['state']}: {ens[0]['errors']}"
+    assert ens[0]["mrn"] and len(ens[0]["mrn"]) == 18, f"MRN {ens[0]['mrn']!r} is not 18 characters"
+
+
+@then("the simulator holds exactly one filing for that MessageId")
+def one_filing(sim: SimControl, scene: Scene) -> None:
+    ens = sim.ics2_ens(message_id=scene.message_id)
+    assert len(ens) == 1, f"expected exactly one filing for {scene.message_id}, found {len(ens)}"
+
+
+@then("the filing has exactly one functional reply")
+def one_functional_reply(sim: SimControl, scene: Scene) -> None:
+    replies = [m for m in sim.outbox() if m["ref_to_message_id"] == scene.message_id]
+    actions = [m["action"] for m in replies]
+    assert len(replies) == 1 and actions[0] in ("IE3R01", "IE3N99", "IE3N01"), (
+        f"expected exactly one IE3R01/IE3N01/IE3N99 for {scene.message_id}, found {actions}")
+
+
+@then(parsers.parse('no functional reply is waiting for the trader "{trader}"'))
+def no_functional_reply(sim: SimControl, pki: PkiFiles, scene: Scene, trader: str) -> None:
+    eori = pki.trader(trader).eori
+    waiting = [m for m in sim.outbox() if m["party"] == eori]
+    assert not waiting, f"expected no reply for {eori}, found {[m['action'] for m in waiting]}"
+    if scene.sent is not None:
+        assert not sim.ics2_ens(message_id=scene.sent.message_id), "a refused message was registered"
+
+
+@then(parsers.parse('the simulator journal shows the message as rejected with "{code}"'))
+def journal_rejected(sim: SimControl, scene: Scene, code: str) -> None:
+    entries = sim.journal(message_id=scene.message_id, direction="in")
+    verdicts = [(e["verdict"], e["error_code"]) for e in entries]
+    assert any(v == "rejected" and (c or "").startswith(code) for v, c in verdicts), (
+        f"expected the journal to show {scene.message_id} rejected with {code}, found {verdicts}")
+
+
+# -- Then: pulled replies -------------------------------------------------------------------------------
+
+
+def _pulled_payload(scene: Scene, action: str) -> etree._Element:
+    pulled = scene.pulled
+    assert pulled is not None, "nothing was pulled"
+    message = pulled.user_message
+    assert message is not None, f"expected {action}, received {_describe(pulled)}"
+    assert message.user_message is not None
+    assert message.user_message.action == action, f"expected {action}, received {message.user_message.action}"
+    assert not pulled.problems, "the pulled message is wrong: " + "; ".join(pulled.problems)
+    assert message.ref_to_message_id == scene.message_id, (
+        f"RefToMessageId {message.ref_to_message_id} does not name the filing {scene.message_id}")
+    assert len(message.payloads) == 1, f"expected one payload, found {len(message.payloads)}"
+    return etree.fromstring(message.payloads[0].content)
+
+
+def _texts(root: etree._Element, local: str) -> list[str]:
+    return [(el.text or "").strip() for el in root.iter() if etree.QName(el).localname == local]
+
+
+@then(parsers.parse('it receives an "{action}" that refers to its filing and carries the MRN'))
+def receives_with_mrn(sim: SimControl, scene: Scene, action: str) -> None:
+    payload = _pulled_payload(scene, action)
+    mrn = sim.ics2_ens(message_id=scene.message_id)[0]["mrn"]
+    assert mrn in _texts(payload, "MRN"), f"{action} does not carry the MRN {mrn}"
+    assert scene.lrn in _texts(payload, "LRN"), f"{action} does not carry the LRN {scene.lrn}"
+
+
+@then(parsers.parse('it receives an "{action}" that refers to its filing'))
+def receives(scene: Scene, action: str) -> None:
+    _pulled_payload(scene, action)
+
+
+def _n99_errors(scene: Scene) -> list[tuple[str, str]]:
+    payload = _pulled_payload(scene, "IE3N99")
+    return list(zip(_texts(payload, "errorCode"), _texts(payload, "errorPointer"), strict=False))
+
+
+@then(parsers.parse('the IE3N99 lists error code "{code}" pointing at the goods description'))
+def n99_description(scene: Scene, code: str) -> None:
+    errors = _n99_errors(scene)
+    assert any(c == code and "descriptionOfGoods" in p for c, p in errors), (
+        f"expected code {code} at the goods description, found {errors}")
+
+
+@then("the IE3N99 points at the HS code")
+def n99_hs_code(scene: Scene) -> None:
+    errors = _n99_errors(scene)
+    assert any("harmonizedSystemSubHeadingCode" in p or "combinedNomenclatureCode" in p
+               for _, p in errors), f"expected an error at the HS code, found {errors}"
+
+
+def _delivery(sim: SimControl, scene: Scene, action: str) -> dict[str, object]:
+    pulled = scene.pulled
+    assert pulled is not None and pulled.user_message is not None, f"no {action} was pulled"
+    rows = [m for m in sim.outbox() if m["message_id"] == pulled.user_message.message_id]
+    assert len(rows) == 1, f"the simulator does not know the pulled {action}"
+    return rows[0]
+
+
+@then(parsers.parse('the "{action}" counts as delivered'))
+def delivered(sim: SimControl, scene: Scene, action: str) -> None:
+    row = _delivery(sim, scene, action)
+    assert row["state"] == "delivered", f"{action} state is {row['state']}: {row['detail']}"
+
+
+@then(parsers.parse('the "{action}" does not count as delivered because "{reason}"'))
+def not_delivered(sim: SimControl, scene: Scene, action: str, reason: str) -> None:
+    row = _delivery(sim, scene, action)
+    assert row["state"] != "delivered", f"{action} counts as delivered despite a bad receipt"
+    assert reason in str(row["detail"]), f"expected the reason {reason!r}, found {row['detail']!r}"

@@ -1,0 +1,102 @@
+"""The ENS filing desk: validates a filing and registers it or rejects it, with exactly one reply.
+
+domain/ics2.md, "ENS lifecycle": received -> validated (XSD, rules/conditions, code lists, Unicode
+script check) -> fail: IE3N99 (rejected, ALL errors listed, each with code, XPath pointer and text);
+ok: registered with an 18-character MRN and an IE3R01. "A filing gets exactly ONE functional reply."
+
+`assess` is pure CPU (run before the write transaction); `commit` writes the ENS row and queues the
+reply inside the caller's transaction, together with the journal entry and the receipt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lxml import etree
+from sqlalchemy import update
+from sqlalchemy.engine import Connection
+
+from simulator.codecs.xmlsafe import XmlRefused, parse_xml
+from simulator.core.clock import iso
+from simulator.ics2.catalogue import CatalogueEntry
+from simulator.ics2.models import ens
+from simulator.ics2.mrn import make_mrn
+from simulator.ics2.replies import build_ie3n99, build_ie3r01
+from simulator.ics2.validation import FunctionalError, SchemaSet, filing_keys
+from simulator.ics2.rules import check_rules
+
+
+@dataclass
+class Assessment:
+    """What the desk concluded about one filing, before anything is written."""
+
+    message_type: str
+    lrn: str | None
+    declarant: str | None
+    errors: list[FunctionalError] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class Reply:
+    action: str  # IE3R01 | IE3N99
+    payload: bytes
+    correlation: str | None  # LRN (R01/N99 on filings correlate by LRN; the MRN is in the R01)
+    mrn: str | None
+
+
+class FilingDesk:
+    def __init__(self, schemas: SchemaSet, *, mrn_country: str) -> None:
+        self._schemas = schemas
+        self._country = mrn_country
+
+    def assess(self, entry: CatalogueEntry, payload: bytes) -> Assessment:
+        """Schema, then data-quality rules; every error is collected (IE3N99 lists ALL errors)."""
+        try:
+            root = parse_xml(payload)
+        except XmlRefused as exc:
+            return Assessment(entry.message_id, None, None,
+                              [FunctionalError("12", "/", f"payload refused: {exc}", None)])
+        keys = filing_keys(root)
+        local = etree.QName(root).localname
+        if local != entry.message_id:
+            # The AS4 Action names the message; the payload root must be that message (ICD §4.2.2.3).
+            return Assessment(entry.message_id, keys.lrn, keys.declarant, [FunctionalError(
+                "12", f"/{local}",
+                f"payload root element {local} does not match the AS4 Action {entry.message_id}", local)])
+        errors = self._schemas.validate(root)
+        if not errors:
+            errors = check_rules(root, entry.message_id)
+        return Assessment(entry.message_id, keys.lrn, keys.declarant, list(errors))
+
+    def commit(
+        self,
+        conn: Connection,
+        assessment: Assessment,
+        *,
+        sender: str,
+        message_id: str,
+        journal_id: int,
+        agreement: str,
+        now: datetime,
+    ) -> Reply:
+        """Register or reject inside the caller's transaction and build the one functional reply."""
+        state = "registered" if assessment.accepted else "rejected"
+        result = conn.execute(ens.insert().values(
+            lrn=assessment.lrn, mrn=None, message_type=assessment.message_type, sender=sender,
+            declarant=assessment.declarant, state=state, message_id=message_id,
+            journal_id=journal_id, agreement=agreement, filed_at=iso(now),
+            errors="\n".join(f"{e.code} {e.pointer} {e.reason}" for e in assessment.errors) or None,
+        ))
+        if not assessment.accepted:
+            payload = build_ie3n99(lrn=assessment.lrn, mrn=None, errors=assessment.errors, rejected_at=now)
+            return Reply("IE3N99", payload, assessment.lrn, None)
+        sequence = int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
+        mrn = make_mrn(now.year % 100, self._country, sequence)
+        conn.execute(update(ens).where(ens.c.id == sequence).values(mrn=mrn))
+        payload = build_ie3r01(lrn=assessment.lrn or "", mrn=mrn, registered_at=now)
+        return Reply("IE3R01", payload, assessment.lrn, mrn)

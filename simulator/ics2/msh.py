@@ -1,0 +1,214 @@
+"""The STI's message service handler: what happens to one AS4 request on the ICS2 trader endpoint.
+
+Order of checks (each failure answers the precise ebMS error signal, journaled, nothing half-written):
+ 1. MIME/SOAP/ebMS header well-formed and signature valid ..... codecs (EBMS:0007/0009/0101/0103/0303)
+ 2. signing chain trusted, valid, not revoked, right key usage ... trust (EBMS:0101; leaf-only 0103)
+ 3. P-Mode: parties, roles, AgreementRef, Service, Action ........ pmode (EBMS:0010/0003)
+ 4. sealing certificate registered for the From EORI, TLS client certificate registered for the same
+    party ............................................................ registry (EBMS:0004 sub-code A001)
+ 5. body and every attachment signed, one business payload ....... (EBMS:0103 / 0010)
+Then, for a filing: duplicate MessageId -> the original receipt again; otherwise ONE transaction
+journals the message, registers or rejects it, queues the functional reply and journals the signed
+receipt, and only after the commit does the receipt leave (DESIGN.md, "Durability").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+
+from simulator.codecs.as4.errors import EbmsError
+from simulator.codecs.as4.message import UnpackLimits, unpack
+from simulator.codecs.as4.model import InboundMessage
+from simulator.codecs.as4.receipts import build_receipt
+from simulator.core import journal
+from simulator.core import outbox as outbox_api
+from simulator.core.clock import iso
+from simulator.core.context import SimContext
+from simulator.core.journal import JournalEntry
+from simulator.core.store import accepted_messages
+from simulator.ics2.delivery import C2tDelivery, HttpAnswer, SOAP_CT
+from simulator.ics2.filings import FilingDesk
+from simulator.ics2.pmode import Route, c2t_mpc, check_user_message, party_eori, party_of_mpc
+from simulator.trust.material import SecurityMaterial
+from simulator.trust.registry import PartyRegistry
+
+log = logging.getLogger(__name__)
+PROFILE = "ics2"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """What the transport says about the caller: the TLS client certificate (SHA-256 of its DER)."""
+
+    tls_sha256: str | None
+
+    @classmethod
+    def from_der(cls, der: bytes | None) -> Caller:
+        return cls(hashlib.sha256(der).hexdigest() if der else None)
+
+
+class Ics2Msh:
+    def __init__(self, ctx: SimContext, material: SecurityMaterial, desk: FilingDesk) -> None:
+        self._ctx = ctx
+        self._material = material
+        self._desk = desk
+        self._registry = PartyRegistry(ctx.store, PROFILE)
+        cfg = ctx.config
+        self._limits = UnpackLimits(
+            max_envelope_bytes=cfg.max_envelope_bytes,
+            max_compressed_bytes=cfg.max_compressed_bytes,
+            max_uncompressed_bytes=cfg.max_uncompressed_bytes,
+        )
+        self.delivery = C2tDelivery(ctx, material, self._registry)
+
+    # -- entry point ---------------------------------------------------------------------------------
+    def handle(self, content_type: str, body: bytes, caller: Caller) -> HttpAnswer:
+        now = self._ctx.clock.now()
+        inbound: InboundMessage | None = None
+        try:
+            if len(body) > self._limits.max_envelope_bytes:
+                raise EbmsError("EBMS:0010", f"message of {len(body)} bytes exceeds the limit of "
+                                f"{self._limits.max_envelope_bytes} bytes")
+            inbound = unpack(content_type, body, limits=self._limits,
+                             decrypt_key=self._material.sealing_key)
+            signer = self._authenticate(inbound, now)
+            if inbound.kind == "user":
+                return self._user_message(inbound, body, content_type, signer, caller, now)
+            if inbound.kind == "pull":
+                return self._pull(inbound, body, content_type, signer, caller, now)
+            if inbound.kind == "receipt":
+                return self.delivery.receipt_received(inbound, body, content_type, signer, caller, now)
+            return self.delivery.error_received(inbound, body, content_type, caller, now)
+        except EbmsError as exc:
+            return self.delivery.refuse(exc, inbound, body, content_type, caller, now)
+
+    # -- security ------------------------------------------------------------------------------------
+    def _authenticate(self, inbound: InboundMessage, now: datetime) -> str:
+        """Judge the signing chain (ICD §4.3: X509PKIPathv1 with the full path, trusted CA)."""
+        signature = inbound.signature
+        if signature is None:
+            raise EbmsError("EBMS:0103", "the message is not signed (WSS 1.1.1 signature required)",
+                            ref_to_message_id=inbound.message_id)
+        verdict = self._material.trust.evaluate(signature.chain, at=now, purpose="sealing")
+        if not verdict.ok:
+            code = "EBMS:0103" if verdict.condition == "leaf-only" else "EBMS:0101"
+            raise EbmsError(code, f"sealing certificate {verdict.condition}: {verdict.detail}",
+                            ref_to_message_id=inbound.message_id)
+        return verdict.leaf_fingerprint_sha256
+
+    def _authorise(self, eori: str, signer: str, caller: Caller, ref: str | None) -> None:
+        """EBMS:0004 / A001 (ICD Table 24): sealing (and TLS) certificate not registered for the EORI."""
+        if eori not in self._registry.parties_for(signer, "sealing"):
+            raise EbmsError("EBMS:0004", f"the sealing certificate (sha256 {signer}) is not registered "
+                            f"for EORI {eori}", ref_to_message_id=ref, sub_code="A001")
+        if self._ctx.config.require_tls_party_match and (
+            caller.tls_sha256 is None or eori not in self._registry.parties_for(caller.tls_sha256, "tls")
+        ):
+            raise EbmsError("EBMS:0004", f"the TLS client certificate (sha256 {caller.tls_sha256}) is "
+                            f"not registered for EORI {eori}", ref_to_message_id=ref, sub_code="A001")
+
+    # -- trader to customs ---------------------------------------------------------------------------
+    def _user_message(self, inbound: InboundMessage, body: bytes, content_type: str, signer: str,
+                      caller: Caller, now: datetime) -> HttpAnswer:
+        um = inbound.user_message
+        assert um is not None
+        route = check_user_message(um)
+        self._authorise(route.eori, signer, caller, um.message_id)
+        signature = inbound.signature
+        assert signature is not None
+        # ICD §4.3 / Annex 6: the signature covers eb:Messaging, the (empty) Body and every attachment.
+        if not (signature.covers_messaging and signature.covers_body and signature.covers_attachments):
+            raise EbmsError("EBMS:0103", "the signature must reference eb:Messaging, the SOAP Body and "
+                            "every attachment", ref_to_message_id=um.message_id)
+        previous = self._accepted_receipt(um.message_id)
+        if previous is not None:
+            return self._duplicate(inbound, body, content_type, caller, now, previous)
+        if route.entry is None:  # ebMS test service: a receipt, no business processing
+            return self._accept(inbound, body, content_type, caller, now, route, None, None)
+        if len(inbound.payloads) != 1:
+            raise EbmsError("EBMS:0010", f"exactly one business payload is expected (ICD §4.2.3), got "
+                            f"{len(inbound.payloads)}", ref_to_message_id=um.message_id)
+        payload = inbound.payloads[0].content
+        assessment = self._desk.assess(route.entry, payload)
+        return self._accept(inbound, body, content_type, caller, now, route, assessment, payload)
+
+    def _accept(self, inbound: InboundMessage, body: bytes, content_type: str, caller: Caller,
+                now: datetime, route: Route, assessment: object, payload: bytes | None) -> HttpAnswer:
+        from simulator.ics2.filings import Assessment
+
+        um = inbound.user_message
+        assert um is not None
+        receipt_id = self.delivery.message_id("receipt", um.message_id)
+        receipt = build_receipt(inbound, key=self._material.sealing_key, chain=self._material.sealing_chain,
+                                message_id=receipt_id, timestamp=now)
+        lrn = assessment.lrn if isinstance(assessment, Assessment) else None
+        with self._ctx.store.write() as conn:
+            row = conn.execute(select(accepted_messages.c.receipt).where(
+                (accepted_messages.c.profile == PROFILE) & (accepted_messages.c.message_id == um.message_id)
+            )).first()
+            if row is not None:  # lost the race to a concurrent copy of the same message
+                conn.rollback()
+                return self._duplicate(inbound, body, content_type, caller, now, bytes(row[0]))
+            journal_id = journal.record(conn, JournalEntry(
+                PROFILE, "in", "as4", "user", "accepted", iso(now), message_id=um.message_id,
+                action=um.action, sender=route.party_id, receiver=um.to_party.party_id,
+                correlation=lrn, content_type=content_type, raw=body, payload=payload,
+                peer_cert_sha256=caller.tls_sha256,
+                detail="ebMS test service (ping)" if route.entry is None else None))
+            if isinstance(assessment, Assessment):
+                reply = self._desk.commit(conn, assessment, sender=route.party_id,
+                                          message_id=um.message_id, journal_id=journal_id,
+                                          agreement=route.agreement, now=now)
+                outbox_api.enqueue(
+                    conn, profile=PROFILE, queue=c2t_mpc(route.party_id), party=route.party_id,
+                    message_id=self.delivery.message_id(reply.action, um.message_id), action=reply.action,
+                    payload=reply.payload, priority="B", created_at=now, ref_to_message_id=um.message_id,
+                    correlation=reply.mrn or reply.correlation,
+                    meta={"agreement": route.agreement, "timestamp": iso(now), "lrn": reply.correlation},
+                )
+            journal.record(conn, JournalEntry(
+                PROFILE, "out", "as4", "receipt", "sent", iso(now), message_id=receipt_id,
+                ref_to_message_id=um.message_id, sender=um.to_party.party_id, receiver=route.party_id,
+                correlation=lrn, content_type=SOAP_CT, raw=receipt))
+            conn.execute(accepted_messages.insert().values(
+                profile=PROFILE, message_id=um.message_id, journal_id=journal_id, receipt=receipt,
+                receipt_content_type=SOAP_CT))
+        return HttpAnswer(200, SOAP_CT, receipt)
+
+    def _accepted_receipt(self, message_id: str) -> bytes | None:
+        with self._ctx.store.read() as conn:
+            row = conn.execute(select(accepted_messages.c.receipt).where(
+                (accepted_messages.c.profile == PROFILE) & (accepted_messages.c.message_id == message_id)
+            )).first()
+        return bytes(row[0]) if row else None
+
+    def _duplicate(self, inbound: InboundMessage, body: bytes, content_type: str, caller: Caller,
+                   now: datetime, receipt: bytes) -> HttpAnswer:
+        """ebMS3 duplicate elimination: no second registration; the original receipt is answered again."""
+        um = inbound.user_message
+        journal.record_alone(self._ctx.store, JournalEntry(
+            PROFILE, "in", "as4", "user", "duplicate", iso(now), message_id=inbound.message_id,
+            action=um.action if um else None, sender=um.from_party.party_id if um else None,
+            content_type=content_type, raw=body, peer_cert_sha256=caller.tls_sha256,
+            detail="duplicate MessageId: not processed again; the original receipt was returned"))
+        return HttpAnswer(200, SOAP_CT, receipt)
+
+    # -- pull ----------------------------------------------------------------------------------------
+    def _pull(self, inbound: InboundMessage, body: bytes, content_type: str, signer: str,
+              caller: Caller, now: datetime) -> HttpAnswer:
+        """ICD §4.1.3.3 / §4.3.3: a signed PullRequest, authorised only for the caller's own MPC."""
+        mpc = inbound.pull_mpc or ""
+        party_id = party_of_mpc(mpc)
+        if party_id is None:
+            raise EbmsError("EBMS:0010", f"unknown MPC {mpc!r}: expected "
+                            "urn:fdc:ec.europa.eu:2019:eu_ics2_c2t/EORI/<PartyId>",
+                            ref_to_message_id=inbound.message_id)
+        eori = party_eori(party_id)
+        assert eori is not None
+        self._authorise(eori, signer, caller, inbound.message_id)
+        return self.delivery.pull(inbound, body, content_type, mpc, party_id, caller, now)

@@ -1,0 +1,49 @@
+"""The ICS2 profile plugged into the app factory: trader endpoint, control endpoints, resources.
+
+Resources are built once per process here: security material (keys, trust anchors, CRL), compiled
+schemas and rules (DESIGN.md, "Fast on the hot path").
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, jsonify, request
+from sqlalchemy import select
+
+from simulator.core.context import SimContext, sim_context
+from simulator.ics2 import models
+from simulator.ics2.filings import FilingDesk
+from simulator.ics2.msh import Ics2Msh
+from simulator.ics2.validation import SchemaSet
+from simulator.ics2.views import MSH_KEY, ics2_trader
+from simulator.trust.material import SecurityMaterial
+
+NAME = "ics2"
+ics2_control = Blueprint("ics2_control", __name__, url_prefix="/_sim/ics2")
+
+
+def init_trader(app: Flask, ctx: SimContext) -> None:
+    material = SecurityMaterial.from_pki(ctx.config.pki)
+    schemas = SchemaSet(ctx.config.official_xsd_dir)
+    desk = FilingDesk(schemas, mrn_country=ctx.config.mrn_country)
+    app.extensions[MSH_KEY] = Ics2Msh(ctx, material, desk)
+    app.register_blueprint(ics2_trader)
+
+
+def init_control(app: Flask, ctx: SimContext) -> None:
+    app.register_blueprint(ics2_control)
+
+
+@ics2_control.get("/ens")
+def ens_list() -> Response:
+    """ENS filings with their state; filters: lrn, mrn, sender, state."""
+    table = models.ens
+    query = select(table.c.id, table.c.lrn, table.c.mrn, table.c.message_type, table.c.sender,
+                   table.c.declarant, table.c.state, table.c.message_id, table.c.agreement,
+                   table.c.filed_at, table.c.errors)
+    for name in ("lrn", "mrn", "sender", "state", "message_id"):
+        value = request.args.get(name)
+        if value:
+            query = query.where(table.c[name] == value)
+    with sim_context().store.read() as conn:
+        rows = [dict(r) for r in conn.execute(query.order_by(table.c.id).limit(5000)).mappings()]
+    return jsonify(ens=rows)
