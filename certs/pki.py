@@ -189,6 +189,12 @@ def _window(validity: _Validity, now: datetime, lifetime: timedelta) -> tuple[da
     return now - CLOCK_SKEW, now + lifetime
 
 
+def _utc(moment: datetime | None) -> datetime:
+    """``None`` = the wall clock; a naive datetime is taken as UTC."""
+    moment = moment or datetime.now(UTC)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def _pem(*certs: x509.Certificate) -> bytes:
     return b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)
 
@@ -300,7 +306,7 @@ def init_test_pki(directory: Path, *, now: datetime | None = None, force: bool =
     profile or out of its intended validity (which re-issues what it signed, too); the CRL when
     older than half its lifetime. ``force`` regenerates everything.
     """
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = _utc(now)
     directory = Path(directory).resolve()
     b = _Builder(directory, now, force)
     ca: dict[str, Any] = {"validity": "ca", "bits": CA_KEY_BITS}
@@ -354,11 +360,6 @@ def _issue_party(b: _Builder, folder: str, spec: TraderSpec, issuing: _Issued, o
     return sealing.cert
 
 
-_CA_LAYOUT = {
-    "root_cert": "ca/root.pem", "root_key": "ca/root.key", "issuing_cert": "ca/issuing.pem",
-    "issuing_key": "ca/issuing.key", "trust_bundle": "ca/trust-bundle.pem", "chain": "ca/chain.pem",
-    "crl": "ca/crl.pem", "other_root_cert": "ca/other-root.pem", "other_root_key": "ca/other-root.key",
-}
 _TRADER_LAYOUT = {"sealing_cert": "sealing.pem", "sealing_key": "sealing.key",
                   "sealing_chain": "sealing-chain.pem", "tls_cert": "tls.pem", "tls_key": "tls.key"}
 
@@ -367,7 +368,9 @@ def _manifest(now: datetime) -> dict[str, Any]:
     return {
         "version": MANIFEST_VERSION,
         "created": now.isoformat(),
-        "ca": dict(_CA_LAYOUT),
+        "ca": {"root_cert": "ca/root.pem", "root_key": "ca/root.key", "issuing_cert": "ca/issuing.pem",
+               "issuing_key": "ca/issuing.key", "trust_bundle": "ca/trust-bundle.pem", "chain": "ca/chain.pem",
+               "crl": "ca/crl.pem", "other_root_cert": "ca/other-root.pem", "other_root_key": "ca/other-root.key"},
         "server": {"cert": "server/tls.pem", "key": "server/tls.key", "chain": "server/tls.pem"},
         "simulator": {"cert": "simulator/sealing.pem", "key": "simulator/sealing.key",
                       "chain": "simulator/sealing-chain.pem"},
@@ -417,7 +420,7 @@ def issue_party_certificate(
     issuing_cert = load_certificates(pki.ca.issuing_cert)[0]
     issuing = _Issued(issuing_cert, load_private_key(pki.ca.issuing_key), (issuing_cert, root_cert))
     out = Path(out_dir).resolve()
-    b = _Builder(out, (now or datetime.now(UTC)).astimezone(UTC), force=True)
+    b = _Builder(out, _utc(now), force=True)
     purposes: tuple[Purpose, ...] = ("sealing", "tls-client") if purpose == "both" else (purpose,)
     _issue_party(b, ".", TraderSpec(name, eori, "valid"), issuing, None, purposes)
     return TraderCredentials(name, eori, "valid", **{key: out / file for key, file in _TRADER_LAYOUT.items()})

@@ -1,4 +1,5 @@
-from icssim.cli import main
 import sys
+
+from icssim.cli import main
 
 sys.exit(main())

@@ -30,12 +30,18 @@ class ProfileModule(Protocol):
 
 def _profile(name: str) -> ProfileModule:
     module = importlib.import_module(PROFILES[name])
-    return module  # type: ignore[return-value]
+    return module  # type: ignore[return-value,unused-ignore]
+
+
+def load_profiles() -> dict[str, ProfileModule]:
+    """Import every profile (which also adds its tables to the store's schema)."""
+    return {name: _profile(name) for name in PROFILES}
 
 
 def create_app(config: SimConfig, *, role: str = "trader", create_schema: bool = True) -> Flask:
     if role not in ("trader", "control", "all"):
         raise ValueError(f"unknown role {role!r}")
+    profiles = load_profiles()
     app = Flask("simulator")
     app.config["MAX_CONTENT_LENGTH"] = None  # the AS4 front enforces its own limit with an ebMS error
     app.config["ICSSIM_PROFILES"] = tuple(PROFILES)
@@ -47,8 +53,7 @@ def create_app(config: SimConfig, *, role: str = "trader", create_schema: bool =
 
         app.before_request(require_token)
         app.register_blueprint(control)
-    for name in PROFILES:
-        profile = _profile(name)
+    for profile in profiles.values():
         if role in ("trader", "all"):
             profile.init_trader(app, ctx)
         if role in ("control", "all"):

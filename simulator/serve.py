@@ -27,7 +27,7 @@ from gunicorn.app.base import BaseApplication
 from simulator.core.config import SimConfig, config_to_json, load_config
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
+class _Gunicorn(BaseApplication):
     def __init__(self, config: SimConfig, role: str, options: dict[str, Any]) -> None:
         self._sim_config = config
         self._role = role
@@ -39,8 +39,15 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
+        import logging
+
         from simulator.app import create_app
 
+        # The app's own log lines (e.g. an unexpected failure answered with EBMS:0004) go to the
+        # server's error log.
+        app_log = logging.getLogger("simulator")
+        app_log.handlers = logging.getLogger("gunicorn.error").handlers
+        app_log.setLevel(logging.INFO)
         # Each worker builds its own app: keys, schemas and DB connections once per process.
         return create_app(self._sim_config, role=self._role, create_schema=False)
 
@@ -97,9 +104,10 @@ def run_role(config: SimConfig, role: str) -> None:
 def prepare(config: SimConfig) -> Path:
     """Everything a start needs before the servers fork: PKI, schema, clock, token, resolved config."""
     from certs.pki import init_test_pki
-    from simulator.app import ensure_control_token
+    from simulator.app import ensure_control_token, load_profiles
     from simulator.core.context import SimContext
 
+    load_profiles()
     if config.pki_dir is None:  # the default PKI is ours to create; a given one must already exist
         init_test_pki(config.pki)
     ctx = SimContext.open(config)

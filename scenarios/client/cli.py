@@ -31,7 +31,8 @@ def add_client_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None
         p = actions.add_parser(name, help=text)
         common(p)
         p.add_argument("--eori", required=True, help="PartyId: [systemId@]EORI[@MS]")
-        p.add_argument("--cert", required=True, type=Path, help="sealing certificate path, leaf first (PEM)")
+        p.add_argument("--cert", required=True, type=Path,
+                       help="sealing certificate path, leaf first (PEM)")
         p.add_argument("--key", required=True, type=Path, help="sealing private key (PEM)")
         p.add_argument("--tls-cert", dest="tls_cert", type=Path, help="TLS client certificate (default --cert)")
         p.add_argument("--tls-key", dest="tls_key", type=Path, help="TLS client key (default --key)")
@@ -74,7 +75,7 @@ def run_client(args: argparse.Namespace) -> int:
             payload = args.file.read_bytes()
             action = etree.QName(etree.fromstring(payload)).localname
             outcome = client.send(action, payload)
-            result = {"sent": outcome.message_id, "action": action, "answer": _summary(outcome.response),
+            result: dict[str, Any] = {"sent": outcome.message_id, "action": action, "answer": _summary(outcome.response),
                       "problems": outcome.problems}
             ok = outcome.receipt and not outcome.problems
         elif args.client_command == "ping":
@@ -83,7 +84,7 @@ def run_client(args: argparse.Namespace) -> int:
                       "problems": outcome.problems}
             ok = outcome.receipt and not outcome.problems
         else:
-            pulled = []
+            pulled: list[dict[str, Any]] = []
             ok = True
             for _ in range(1000 if args.all else 1):
                 pull = client.pull()

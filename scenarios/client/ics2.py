@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -25,7 +26,7 @@ from scenarios.client.transport import HttpResponse, MutualTlsTransport, client_
 from simulator.codecs import mime
 from simulator.codecs.as4 import constants as as4c
 from simulator.codecs.as4.errors import EbmsError
-from simulator.codecs.as4.message import pack_user_message, signature_reference_digests, unpack
+from simulator.codecs.as4.message import pack_user_message, sent_references, unpack
 from simulator.codecs.as4.model import ErrorEntry, InboundMessage, PartyRef, UserMessage
 from simulator.codecs.as4.receipts import build_pull_request, build_receipt, check_receipt_matches
 
@@ -117,7 +118,7 @@ class Ics2Client:
         self._ca_file = ca_file
         context = client_tls_context(ca_file, identity.tls_cert, identity.tls_key)
         self._transport = MutualTlsTransport(base_url.rstrip("/") + ENDPOINT_PATH, context)
-        self.sent_references: dict[str, list[str]] = {}  # MessageId -> our signature's digests
+        self.sent_references: dict[str, tuple[bytes, ...]] = {}  # MessageId -> our signature's digests
         self.last_sent: tuple[str, str, bytes] | None = None
 
     def close(self) -> None:
@@ -145,9 +146,9 @@ class Ics2Client:
             chain=list(self.identity.sealing_chain),
             token="leaf-only" if self.faults.leaf_only_token else "pkipath",
         )
-        self.sent_references[message_id] = signature_reference_digests(content_type, body)
+        self.sent_references[message_id] = sent_references(content_type, body)
         if self.faults.tamper_payload_after_signing:
-            body = _tamper_attachment(content_type, body, cid)
+            content_type, body = _tamper_attachment(content_type, body, cid)
         self.last_sent = (message_id, content_type, body)
         http = self._transport.post(content_type, body)
         return self._judge_answer(message_id, http)
@@ -171,7 +172,8 @@ class Ics2Client:
             outcome.problems.append(f"the answer is not a valid AS4 signal: {exc}")
             return outcome
         if outcome.response.kind == "receipt":
-            outcome.problems += check_receipt_matches(outcome.response, self.sent_references[message_id])
+            outcome.problems += check_receipt_matches(outcome.response, self.sent_references[message_id],
+                                                      sent_message_id=message_id)
             outcome.problems += self._check_sender(outcome.response)
         return outcome
 
@@ -187,7 +189,7 @@ class Ics2Client:
             try:
                 top.verify_directly_issued_by(root)
                 return []
-            except (ValueError, TypeError, Exception):  # noqa: BLE001 - any failure = not this root
+            except (ValueError, TypeError, Exception):
                 continue
         return [f"the answer is sealed by an untrusted certificate ({top.subject.rfc4514_string()})"]
 
@@ -224,7 +226,15 @@ class Ics2Client:
         return received
 
 
-def _tamper_attachment(content_type: str, body: bytes, cid: str) -> bytes:
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _tamper_attachment(content_type: str, body: bytes, cid: str) -> tuple[str, bytes]:
     """Change the payload after signing (a man-in-the-middle or a buggy re-serialisation)."""
     related = mime.parse_multipart_related(content_type, body)
     part = related.attachments[cid]
@@ -232,6 +242,5 @@ def _tamper_attachment(content_type: str, body: bytes, cid: str) -> bytes:
     changed = original.replace(b"</", b"<!-- changed --></", 1)
     tampered = mime.MimePart(headers=dict(part.headers), content=gzip.compress(changed, mtime=0))
     parts = [tampered if p is part else p for p in related.attachments.values()]
-    _, rebuilt = mime.build_multipart_related(related.root.content, parts,
-                                              boundary=mime.parse_content_type(content_type)[1]["boundary"])
-    return rebuilt
+    return mime.build_multipart_related(related.root.content, parts,
+                                        root_content_id=related.root.content_id)

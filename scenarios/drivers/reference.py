@@ -8,9 +8,10 @@ identities of the test PKI. Faults can be switched on per trader to rehearse fai
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 from scenarios.client.ics2 import ClientFaults, Ics2Client, PullOutcome, SendOutcome, TraderIdentity
-from scenarios.filings.ics2 import build_filing, sample_data
+from scenarios.filings.ics2 import FilingMessageId, build_filing, sample_data
 from scenarios.pki import PkiFiles
 
 
@@ -47,8 +48,9 @@ class ReferenceDriver:
     def file(self, trader: str, message_type: str, *, variant: str | None = None) -> tuple[str, SendOutcome]:
         """Build a filing from sample business data and send it; returns (LRN, outcome)."""
         lrn = self.next_lrn(trader)
-        data = sample_data(message_type, lrn=lrn, eori=self.pki.trader(trader).eori, variant=variant)
-        payload = build_filing(message_type, data)
+        kind = cast(FilingMessageId, message_type)
+        data = sample_data(kind, lrn=lrn, eori=self.pki.trader(trader).eori, variant=variant)
+        payload = build_filing(kind, data)
         return lrn, self.client(trader).send(message_type, payload)
 
     def resend_last(self, trader: str) -> SendOutcome:

@@ -171,7 +171,9 @@ def _house(parent: etree._Element, message_id: str, house: Mapping[str, Any]) ->
         _goods_item(el, number, item)
 
 
-def build_filing(message_id: FilingMessageId, data: Mapping[str, Any], *, namespace: str | None = None) -> bytes:
+def build_filing(
+    message_id: FilingMessageId, data: Mapping[str, Any], *, namespace: str | None = None
+) -> bytes:
     """Serialise ``data`` (keys in the module docstring) as an ``message_id`` payload (UTF-8 bytes).
 
     Absent optional keys produce no element. The builder does not validate: a defective dataset
@@ -185,7 +187,8 @@ def build_filing(message_id: FilingMessageId, data: Mapping[str, Any], *, namesp
     _text(root, "messageSender", data.get("message_sender") or declarant.get("identification_number"))
     _text(root, "LRN", data.get("lrn"))
     _text(root, "documentIssueDate", data.get("document_issue_date"))
-    _text(root, "specificCircumstanceIndicator", data.get("specific_circumstance_indicator") or message_id[3:])
+    indicator = data.get("specific_circumstance_indicator") or message_id[3:]
+    _text(root, "specificCircumstanceIndicator", indicator)
     if data.get("addressed_member_state"):
         _text(etree.SubElement(root, "addressedMemberState"), "country", data["addressed_member_state"])
     _party(root, "declarant", declarant, kind="declarant")
@@ -264,8 +267,10 @@ def _consignee() -> dict[str, Any]:
 
 def _goods(first: str, first_hs: str, second: str, second_hs: str) -> list[dict[str, Any]]:
     return [
-        {"description": first, "hs_code": first_hs, "gross_mass": "0.8", "package_count": 1, "package_type": "PK"},
-        {"description": second, "hs_code": second_hs, "gross_mass": "1.1", "package_count": 1, "package_type": "BX"},
+        {"description": first, "hs_code": first_hs, "gross_mass": "0.8", "package_count": 1,
+         "package_type": "PK"},
+        {"description": second, "hs_code": second_hs, "gross_mass": "1.1", "package_count": 1,
+         "package_type": "BX"},
     ]
 
 
@@ -295,7 +300,9 @@ def _base(message_id: str, lrn: str, eori: str) -> dict[str, Any]:
                 "total_gross_mass": "1.9",
                 "consignor": _consignor(),
                 "consignee": _consignee(),
-                "goods_items": _goods("Printed silk scarf for women", "621410", "Porcelain tea cups", "69111000"),
+                "goods_items": _goods(
+                    "Printed silk scarf for women", "621410", "Porcelain tea cups", "69111000"
+                ),
             }
         ]
     elif message_id == "IE3F44":

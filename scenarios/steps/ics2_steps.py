@@ -108,7 +108,8 @@ def _describe(answer: SendOutcome | PullOutcome) -> str:
     if message is None:
         return f"HTTP {answer.http.status} {answer.http.content_type}: {answer.http.body[:300]!r}"
     if message.kind == "error":
-        return "ebMS errors " + "; ".join(f"{e.code} {e.detail or e.description or ''}" for e in message.errors)
+        return "ebMS errors " + "; ".join(
+            f"{e.code} {e.detail or e.description or ''}" for e in message.errors)
     return f"a {message.kind} message {message.message_id}"
 
 

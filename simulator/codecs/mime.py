@@ -27,6 +27,8 @@ __all__ = [
 
 SOAP12_MEDIA_TYPE = "application/soap+xml"
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_PARAM = re.compile(r';\s*([^\s=;"]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;]*))')
+_QUOTED_PAIR = re.compile(r"\\(.)")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _LINE_SPLIT = re.compile(rb"\r?\n")
 _CANONICAL_NAMES = {
@@ -91,36 +93,14 @@ def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
 
     Quoted-string parameter values (RFC 2045 §5.1, RFC 7230 quoted-pair) are unquoted.
     """
-    media, _, rest = value.partition(";")
+    media, sep, rest = value.partition(";")
     params: dict[str, str] = {}
-    i, n = 0, len(rest)
-    while i < n:
-        while i < n and rest[i] in " \t;":
-            i += 1
-        eq = rest.find("=", i)
-        if eq < 0:
-            break
-        name = rest[i:eq].strip().lower()
-        i = eq + 1
-        while i < n and rest[i] in " \t":
-            i += 1
-        if i < n and rest[i] == '"':
-            i += 1
-            chars: list[str] = []
-            while i < n and rest[i] != '"':
-                if rest[i] == "\\" and i + 1 < n:
-                    i += 1
-                chars.append(rest[i])
-                i += 1
-            i += 1
-            param_value = "".join(chars)
-        else:
-            end = rest.find(";", i)
-            end = n if end < 0 else end
-            param_value = rest[i:end].strip()
-            i = end
-        if name:
-            params[name] = param_value
+    if sep:
+        for name, quoted, plain in _PARAM.findall(";" + rest):
+            if quoted:
+                params[name.lower()] = _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted
+            else:
+                params[name.lower()] = plain.strip()
     return media.strip().lower(), params
 
 

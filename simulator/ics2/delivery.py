@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -17,12 +18,12 @@ from datetime import datetime, timedelta
 
 from simulator.codecs.as4 import constants as as4c
 from simulator.codecs.as4.errors import EbmsError
-from simulator.codecs.as4.message import pack_user_message, signature_reference_digests
+from simulator.codecs.as4.message import pack_user_message, sent_references
 from simulator.codecs.as4.model import InboundMessage, PartyRef, UserMessage
 from simulator.codecs.as4.receipts import build_error_signal, check_receipt_matches
 from simulator.core import journal
 from simulator.core import outbox as outbox_api
-from simulator.core.clock import iso
+from simulator.core.clock import iso, parse_instant
 from simulator.core.context import SimContext
 from simulator.core.journal import JournalEntry
 from simulator.core.outbox import OutboxMessage
@@ -85,7 +86,7 @@ class C2tDelivery:
         """Sign the c2t UserMessage once, on first delivery; re-deliveries send the same bytes."""
         um = UserMessage(
             message_id=message.message_id,
-            timestamp=message.meta.get("timestamp", ""),
+            timestamp=parse_instant(message.meta["timestamp"]),
             from_party=PartyRef(as4c.STI_PARTY_ID, as4c.PARTY_TYPE_AUTH, as4c.ROLE_CUSTOMS),
             to_party=PartyRef(message.party, as4c.PARTY_TYPE_EORI, as4c.ROLE_TRADER),
             agreement_ref=message.meta.get("agreement", as4c.AGREEMENT_V1),
@@ -97,12 +98,14 @@ class C2tDelivery:
             ref_to_message_id=message.ref_to_message_id,
             mpc=message.queue,
         )
-        cid = f"{message.action.lower()}-{hashlib.sha256(message.message_id.encode()).hexdigest()[:16]}@icssim"
+        digest = hashlib.sha256(message.message_id.encode()).hexdigest()[:16]
+        cid = f"{message.action.lower()}-{digest}@icssim"
         content_type, envelope = pack_user_message(
             um, [(cid, message.payload, "application/xml")],
             key=self._material.sealing_key, chain=self._material.sealing_chain,
         )
-        return content_type, envelope, signature_reference_digests(content_type, envelope)
+        refs = [base64.b64encode(r).decode("ascii") for r in sent_references(content_type, envelope)]
+        return content_type, envelope, refs
 
     # -- receipts and errors from the trader ---------------------------------------------------------
     def receipt_received(self, inbound: InboundMessage, body: bytes, content_type: str, signer: str,
@@ -124,7 +127,9 @@ class C2tDelivery:
                     problems.append("the receipt's signature does not cover the SOAP Body")
                 if not signature.covers_messaging:
                     problems.append("the receipt's signature does not cover eb:Messaging")
-                problems += check_receipt_matches(inbound, sent.signature_refs or [])
+                signed = [base64.b64decode(r) for r in sent.signature_refs or []]
+                problems += [p for p in check_receipt_matches(inbound, signed, sent_message_id=ref)
+                             if p not in problems]
             verdict = "not-delivered" if problems else "delivered"
             journal.record(conn, JournalEntry(
                 PROFILE, "in", "as4", "receipt", verdict, iso(now), message_id=inbound.message_id,
@@ -146,7 +151,7 @@ class C2tDelivery:
                        now: datetime) -> HttpAnswer:
         tls = getattr(caller, "tls_sha256", None)
         ref = inbound.ref_to_message_id
-        codes = ", ".join(str(e.get("code")) for e in inbound.errors) if inbound.errors else None
+        codes = ", ".join(e.code for e in inbound.errors) if inbound.errors else None
         with self._ctx.store.write() as conn:
             sent = outbox_api.find(conn, ref) if ref else None
             journal.record(conn, JournalEntry(

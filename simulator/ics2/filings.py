@@ -22,9 +22,9 @@ from simulator.core.clock import iso
 from simulator.ics2.catalogue import CatalogueEntry
 from simulator.ics2.models import ens
 from simulator.ics2.mrn import make_mrn
-from simulator.ics2.replies import build_ie3n99, build_ie3r01
-from simulator.ics2.validation import FunctionalError, SchemaSet, filing_keys
+from simulator.ics2.replies import ReplyParties, build_ie3n99, build_ie3r01, parties_from_filing
 from simulator.ics2.rules import check_rules
+from simulator.ics2.validation import FunctionalError, SchemaSet
 
 
 @dataclass
@@ -35,6 +35,8 @@ class Assessment:
     lrn: str | None
     declarant: str | None
     errors: list[FunctionalError] = field(default_factory=list)
+    circumstance: str | None = None  # specificCircumstanceIndicator, echoed in the IE3R01
+    parties: ReplyParties | None = None  # what the reply echoes of the filing
 
     @property
     def accepted(self) -> bool:
@@ -61,17 +63,19 @@ class FilingDesk:
         except XmlRefused as exc:
             return Assessment(entry.message_id, None, None,
                               [FunctionalError("12", "/", f"payload refused: {exc}", None)])
-        keys = filing_keys(root)
+        lrn, declarant = _text(root, "LRN"), _text(root, "declarant/identificationNumber")
         local = etree.QName(root).localname
         if local != entry.message_id:
             # The AS4 Action names the message; the payload root must be that message (ICD §4.2.2.3).
-            return Assessment(entry.message_id, keys.lrn, keys.declarant, [FunctionalError(
+            return Assessment(entry.message_id, lrn, declarant, [FunctionalError(
                 "12", f"/{local}",
                 f"payload root element {local} does not match the AS4 Action {entry.message_id}", local)])
         errors = self._schemas.validate(root)
         if not errors:
             errors = check_rules(root, entry.message_id)
-        return Assessment(entry.message_id, keys.lrn, keys.declarant, list(errors))
+        return Assessment(entry.message_id, lrn, declarant, list(errors),
+                          circumstance=_text(root, "specificCircumstanceIndicator"),
+                          parties=parties_from_filing(root))
 
     def commit(
         self,
@@ -93,10 +97,20 @@ class FilingDesk:
             errors="\n".join(f"{e.code} {e.pointer} {e.reason}" for e in assessment.errors) or None,
         ))
         if not assessment.accepted:
-            payload = build_ie3n99(lrn=assessment.lrn, mrn=None, errors=assessment.errors, rejected_at=now)
+            payload = build_ie3n99(lrn=assessment.lrn, errors=assessment.errors, rejected_at=now,
+                                   parties=assessment.parties)
             return Reply("IE3N99", payload, assessment.lrn, None)
         sequence = int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
         mrn = make_mrn(now.year % 100, self._country, sequence)
         conn.execute(update(ens).where(ens.c.id == sequence).values(mrn=mrn))
-        payload = build_ie3r01(lrn=assessment.lrn or "", mrn=mrn, registered_at=now)
+        payload = build_ie3r01(lrn=assessment.lrn or "", mrn=mrn, registered_at=now,
+                               specific_circumstance_indicator=assessment.circumstance or "F00",
+                               parties=assessment.parties)
         return Reply("IE3R01", payload, assessment.lrn, mrn)
+
+
+def _text(root: etree._Element, path: str) -> str | None:
+    element = root.find(path)
+    if element is None or element.text is None:
+        return None
+    return element.text.strip() or None

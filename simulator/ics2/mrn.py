@@ -14,7 +14,8 @@ field  chars  content
 ====== ===== ====================================================================
 
 Field 3 is deterministic: the sequence number is mixed by an invertible affine map modulo 36^12
-(Fibonacci-hashing multiplier, coprime to 36), then written in base 36 with ``0-9A-Z``, zero-padded to 12 characters.
+(Fibonacci-hashing multiplier, coprime to 36), then written in base 36 with ``0-9A-Z``,
+zero-padded to 12 characters.
 Distinct sequences therefore give distinct MRNs, and the same scenario gives the same MRNs
 (DESIGN.md "Deterministic"), while consecutive MRNs do not look consecutive.
 
@@ -34,7 +35,14 @@ import re
 import string
 from typing import Final
 
-__all__ = ["DEFAULT_PROCEDURE", "MRN_PATTERN", "check_digit", "is_valid_mrn", "iso6346_check_digit", "make_mrn"]
+__all__ = [
+    "DEFAULT_PROCEDURE",
+    "MRN_PATTERN",
+    "check_digit",
+    "is_valid_mrn",
+    "iso6346_check_digit",
+    "make_mrn",
+]
 
 DEFAULT_PROCEDURE: Final = "T"
 MRN_PATTERN: Final = re.compile(r"[0-9]{2}[A-Z]{2}[A-Z0-9]{13}[0-9]")
@@ -72,7 +80,7 @@ _VALUES: Final = _letter_values()
 
 
 def iso6346_check_digit(chars: str) -> str:
-    """ISO 6346 check digit of ``chars`` (any length): weights 2**i, letters 10..38 skipping 11s, mod 11, 10->0."""
+    """ISO 6346 check digit of ``chars`` (any length): values x 2**i, summed, mod 11, 10 -> 0."""
     try:
         total = sum(_VALUES[char] << position for position, char in enumerate(chars))
     except KeyError as exc:

@@ -31,7 +31,7 @@ from simulator.core.clock import iso
 from simulator.core.context import SimContext
 from simulator.core.journal import JournalEntry
 from simulator.core.store import accepted_messages
-from simulator.ics2.delivery import C2tDelivery, HttpAnswer, SOAP_CT
+from simulator.ics2.delivery import SOAP_CT, C2tDelivery, HttpAnswer
 from simulator.ics2.filings import FilingDesk
 from simulator.ics2.pmode import Route, c2t_mpc, check_user_message, party_eori, party_of_mpc
 from simulator.trust.material import SecurityMaterial

@@ -110,8 +110,8 @@ def hs_code_form(rule: Rule, targets: Sequence[list[etree._Element]]) -> Iterato
         is_cn = local_name(element) == "combinedNomenclatureCode"
         pattern = _CN_EXTENSION if is_cn else _HS_SUBHEADING
         if pattern.fullmatch(text) is None:
-            what = "Combined Nomenclature extension must be 2 digits" if is_cn else "HS sub-heading must be 6 digits"
-            yield element, f"{what}; found '{text}'", text
+            what = "CN extension must be 2 digits" if is_cn else "HS sub-heading must be 6 digits"
+            yield element, f"Commodity code: {what}; found '{text}'", text
 
 
 @_check("not_a_stop_word")
@@ -190,9 +190,10 @@ def differs_from(rule: Rule, targets: Sequence[list[etree._Element]]) -> Iterato
     if len(targets) < 2 or not targets[0] or not targets[1]:
         return
     subject, other = targets[0][0], targets[1][0]
-    if subject.text is not None and other.text is not None:
-        if subject.text.strip().upper() == other.text.strip().upper():
-            yield subject, f"{rule.description}; both are '{subject.text.strip()}'", subject.text
+    if subject.text is None or other.text is None:
+        return
+    if subject.text.strip().upper() == other.text.strip().upper():
+        yield subject, f"{rule.description}; both are '{subject.text.strip()}'", subject.text
 
 
 # ------------------------------------------------------------------------------------------------
@@ -263,7 +264,9 @@ def default_rule_book() -> RuleBook:
     return RuleBook.from_file()
 
 
-def check_rules(root: etree._Element, message_id: str, *, rule_book: RuleBook | None = None) -> list[FunctionalError]:
+def check_rules(
+    root: etree._Element, message_id: str, *, rule_book: RuleBook | None = None
+) -> list[FunctionalError]:
     """All data-quality violations of ``root`` (a schema-valid ``message_id`` payload)."""
     return (rule_book or default_rule_book()).check(root, message_id)
 

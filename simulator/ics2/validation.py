@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Final
+from typing import Final, cast
 
 from lxml import etree
 
@@ -48,9 +48,11 @@ from simulator.ics2.errors import (
 __all__ = [
     "DEFAULT_SCHEMA_DIR",
     "SCHEMA_ERROR_CODES",
+    "FilingKeys",
     "FunctionalError",
     "SchemaSet",
     "default_schema_set",
+    "filing_keys",
     "load_schema_set",
 ]
 
@@ -110,7 +112,7 @@ def _discover(directory: Path) -> dict[str, Path]:
     if mapping_file.is_file():
         raw = json.loads(mapping_file.read_text("utf-8"))
         items = raw.get("messages", raw)
-        return {str(mid).upper(): directory / str(rel) for mid, rel in items.items() if not mid.startswith("_")}
+        return {str(mid).upper(): directory / str(rel) for mid, rel in items.items() if str(mid)[:1] != "_"}
     found: dict[str, Path] = {}
     for path in sorted(directory.glob("*.xsd")):
         match = _MESSAGE_ID.match(path.name)
@@ -130,7 +132,9 @@ class SchemaSet:
     own lock (validation itself runs without the GIL).
     """
 
-    def __init__(self, directory: Path | str | None = None, *, mapping: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, directory: Path | str | None = None, *, mapping: Mapping[str, str] | None = None
+    ) -> None:
         self.directory = Path(directory).resolve() if directory is not None else DEFAULT_SCHEMA_DIR
         if not self.directory.is_dir():
             raise FileNotFoundError(f"schema directory not found: {self.directory}")
@@ -145,10 +149,14 @@ class SchemaSet:
         declared: set[str] = set()
         for mid, path in sorted(files.items()):
             doc = etree.parse(str(path), parser)
-            self._schemas[mid] = _Compiled(mid, path, etree.XMLSchema(doc), doc.getroot().get("targetNamespace"))
+            namespace = doc.getroot().get("targetNamespace")
+            self._schemas[mid] = _Compiled(mid, path, etree.XMLSchema(doc), namespace)
+        # Every element name declared anywhere: tells a misplaced known element from an unknown one.
         for path in self.directory.rglob("*.xsd"):
-            declared.update(etree.parse(str(path), parser).xpath("//xs:element/@name", namespaces={"xs": _XS[1:-1]}))
-        self._declared_names = frozenset(str(name) for name in declared)
+            for element in etree.parse(str(path), parser).iter(f"{_XS}element"):
+                if element.get("name"):
+                    declared.add(str(element.get("name")))
+        self._declared_names = frozenset(declared)
 
     @property
     def message_ids(self) -> frozenset[str]:
@@ -184,7 +192,8 @@ class SchemaSet:
         with compiled.lock:
             if compiled.schema.validate(root):
                 return []
-            log = list(compiled.schema.error_log)
+            # error_log is a copy; the stubs do not declare it iterable
+            log = list(cast("Iterable[etree._LogEntry]", compiled.schema.error_log))
         return self._convert(root, log)
 
     # ----------------------------------------------------------------------------------------
@@ -234,10 +243,10 @@ class SchemaSet:
         previous = element.getprevious()
         while previous is not None and not isinstance(previous.tag, str):
             previous = previous.getprevious()
-        if name in self._declared_names and previous is not None and local_name(previous) == name:
-            if name not in expected:
-                return FunctionalError(TOO_MANY_REPETITIONS, pointer, reason)
-        if name in self._declared_names and expected and parent is not None:
+        known = name in self._declared_names
+        if known and previous is not None and local_name(previous) == name and name not in expected:
+            return FunctionalError(TOO_MANY_REPETITIONS, pointer, reason)
+        if known and expected and parent is not None:
             present = {local_name(child) for child in parent}
             if not present.intersection(expected):
                 parent_pointer = element_pointer(parent, root)
@@ -282,6 +291,39 @@ def _normalise_path(path: str | None, root: etree._Element) -> str:
     if len(steps) > 1 and steps[1].startswith("*"):
         steps[1] = local_name(root)
     return "/".join(steps)
+
+
+@dataclass(frozen=True, slots=True)
+class FilingKeys:
+    """The functional keys of a filing, read tolerantly (also from a schema-invalid payload)."""
+
+    message_id: str
+    lrn: str | None
+    declarant: str | None
+    representative: str | None
+    specific_circumstance_indicator: str | None
+
+
+def _child_text(root: etree._Element, path: str) -> str | None:
+    element = root.find(path)
+    if element is None or element.text is None:
+        return None
+    return element.text.strip() or None
+
+
+def filing_keys(root: etree._Element) -> FilingKeys:
+    """LRN, declarant and representative identification and the SCI of a filing, where present.
+
+    Used to correlate the one functional reply (ICD §4 "Validation errors": the IE3N99 carries the
+    LRN "if it could be extracted").
+    """
+    return FilingKeys(
+        message_id=local_name(root),
+        lrn=_child_text(root, "LRN"),
+        declarant=_child_text(root, "declarant/identificationNumber"),
+        representative=_child_text(root, "representative/identificationNumber"),
+        specific_circumstance_indicator=_child_text(root, "specificCircumstanceIndicator"),
+    )
 
 
 @lru_cache(maxsize=8)

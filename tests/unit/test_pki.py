@@ -195,9 +195,10 @@ def test_crl_lists_only_the_revoked_trader(pki: TestPki) -> None:
     crl = x509.load_pem_x509_crl(pki.ca.crl.read_bytes())
     issuing = _leaf(pki.ca.issuing_cert)
     assert crl.issuer == issuing.subject
-    assert crl.is_signature_valid(issuing.public_key())
+    assert crl.is_signature_valid(load_private_key(pki.ca.issuing_key).public_key())
     revoked = _leaf(pki.trader("revoked").sealing_cert)
     assert [entry.serial_number for entry in crl] == [revoked.serial_number]
+    assert crl.next_update_utc is not None
     assert crl.last_update_utc <= NOW < crl.next_update_utc
 
 

@@ -131,9 +131,9 @@ def encrypt_attachment(
 
 
 def is_encrypted(envelope: etree._Element) -> bool:
-    header = envelope.find(_HEADER)
-    security = header.find(_SECURITY) if header is not None else None
-    return security is not None and security.find(_X + "EncryptedKey") is not None
+    header = next(envelope.iterchildren(_HEADER), None)
+    security = next(header.iterchildren(_SECURITY), None) if header is not None else None
+    return security is not None and next(security.iterchildren(_X + "EncryptedKey"), None) is not None
 
 
 def _fail(detail: str) -> EbmsError:

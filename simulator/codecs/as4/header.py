@@ -39,7 +39,7 @@ def text_of(el: etree._Element) -> str:
 
 
 def _one(parent: etree._Element, name: str, path: str, ref: str | None = None) -> etree._Element:
-    found = parent.findall(f"{{{NS_EB}}}{name}")
+    found = list(parent.iterchildren(f"{{{NS_EB}}}{name}"))
     if len(found) != 1:
         problem = "missing" if not found else f"repeated {len(found)} times"
         raise EbmsError("EBMS:0009", f"{path}/eb:{name} is {problem} (ebMS3 §5.2)", ref)
@@ -47,7 +47,7 @@ def _one(parent: etree._Element, name: str, path: str, ref: str | None = None) -
 
 
 def _optional(parent: etree._Element, name: str, path: str, ref: str | None = None) -> etree._Element | None:
-    found = parent.findall(f"{{{NS_EB}}}{name}")
+    found = list(parent.iterchildren(f"{{{NS_EB}}}{name}"))
     if len(found) > 1:
         raise EbmsError("EBMS:0009", f"{path}/eb:{name} is repeated {len(found)} times (ebMS3 §5.2)", ref)
     return found[0] if found else None

@@ -39,13 +39,14 @@ from simulator.codecs.as4.model import (
     SignatureInfo,
     UserMessage,
 )
-from simulator.codecs.as4.wss import TokenKind, sign_envelope, signature_references, verify_envelope
+from simulator.codecs.as4.wss import TokenKind, first, sign_envelope, signature_references, verify_envelope
 from simulator.codecs.mime import MimeError, MimePart, build_multipart_related, parse_content_type, parse_multipart_related
 from simulator.codecs.xmlsafe import DecompressionRefused, XmlRefused, gunzip_limited, parse_xml
 
 __all__ = ["UnpackLimits", "pack_signal", "pack_user_message", "sent_references", "unpack"]
 
-_SIGNATURE = f"{{{c.NS_WSSE}}}Security/{{{c.NS_DS}}}Signature"
+_SECURITY = f"{{{c.NS_WSSE}}}Security"
+_SIGNATURE = f"{{{c.NS_DS}}}Signature"
 _HEADER = f"{{{c.NS_SOAP12}}}Header"
 
 
@@ -216,7 +217,7 @@ def unpack(
         if is_encrypted(root):
             attachments = decrypt_attachments(root, attachments, decrypt_key)
         signature = None
-        if limits.require_signature or root.find(f"{_HEADER}/{_SIGNATURE}") is not None:
+        if limits.require_signature or first(root, _HEADER, _SECURITY, _SIGNATURE) is not None:
             signature = _verify(root, attachments, message.user_message)
         payloads = _payloads(message.user_message, attachments, limits) if message.user_message else ()
     except EbmsError as exc:

@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import threading
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Literal
@@ -32,7 +33,7 @@ from simulator.codecs.as4.errors import EbmsError
 from simulator.codecs.as4.model import SignatureInfo
 from simulator.codecs.as4.pkipath import PkiPathError, decode_pkipath, encode_pkipath, load_certificate
 
-__all__ = ["TokenKind", "c14n", "sign_envelope", "signature_references", "verify_envelope"]
+__all__ = ["TokenKind", "c14n", "first", "sign_envelope", "signature_references", "verify_envelope"]
 
 TokenKind = Literal["pkipath", "leaf-only", "x509v3"]
 
@@ -52,8 +53,28 @@ _PADDING = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 
 
+_primed = threading.local()
+
+
+def _prime_prefixes(prefixes: Sequence[str]) -> None:
+    """Make sure lxml honours ``inclusive_ns_prefixes`` for trees built through the API.
+
+    lxml looks each InclusiveNamespaces prefix up in the thread's libxml2 string dictionary and
+    silently drops prefixes it has never interned - which happens for a prefix that so far only
+    appeared in ``nsmap`` of API-built elements, never in parsed text. Parsing a tiny document
+    that uses the prefix interns it once per thread, so sender and receiver canonicalise alike.
+    """
+    done: set[str] = _primed.__dict__.setdefault("prefixes", set())
+    for prefix in prefixes:
+        if prefix not in done and prefix != "#default":
+            etree.fromstring(f'<{prefix}:p xmlns:{prefix}="urn:icssim:prime"/>'.encode())
+            done.add(prefix)
+
+
 def c14n(element: etree._Element, prefixes: Sequence[str] = ()) -> bytes:
     """Exclusive XML C14N 1.0 without comments of ``element`` in its document context."""
+    if prefixes:
+        _prime_prefixes(prefixes)
     return etree.tostring(
         element, method="c14n", exclusive=True, with_comments=False, inclusive_ns_prefixes=list(prefixes) or None
     )
@@ -115,9 +136,9 @@ def sign_envelope(
     """
     if not chain:
         raise ValueError("a signing chain needs at least the leaf certificate")
-    header = envelope.find(_HEADER)
-    body = envelope.find(_BODY)
-    messaging = header.find(_MESSAGING) if header is not None else None
+    header = first(envelope, _HEADER)
+    body = first(envelope, _BODY)
+    messaging = first(header, _MESSAGING)
     if header is None or body is None or messaging is None:
         raise ValueError("envelope lacks env:Header/eb:Messaging or env:Body")
     seed = messaging.get(c.WSU_ID) or element_id("id", "messaging")
@@ -155,9 +176,7 @@ def sign_envelope(
 
 def signature_references(envelope: etree._Element) -> tuple[bytes, ...]:
     """The ds:Reference elements of a (sent) signed envelope, serialised for NRR comparison."""
-    header = envelope.find(_HEADER)
-    security = header.find(_SECURITY) if header is not None else None
-    signature = security.find(_DS + "Signature") if security is not None else None
+    signature = first(envelope, _HEADER, _SECURITY, _DS + "Signature")
     return tuple(c14n(ref) for ref in _REFERENCES(signature)) if signature is not None else ()
 
 
@@ -165,8 +184,17 @@ def _fail(code: str, detail: str) -> EbmsError:
     return EbmsError(code, detail)
 
 
+def first(parent: etree._Element | None, *path: str) -> etree._Element | None:
+    """First child matching each tag of ``path`` in turn (iterchildren: faster than find())."""
+    for tag in path:
+        if parent is None:
+            return None
+        parent = next(parent.iterchildren(tag), None)
+    return parent
+
+
 def _only(parent: etree._Element, tag: str, what: str, code: str = "EBMS:0101") -> etree._Element:
-    found = parent.findall(tag)
+    found = list(parent.iterchildren(tag))
     if len(found) != 1:
         raise _fail(code, f"{what} {'missing' if not found else 'repeated'} in the signature (XML-DSig §4)")
     return found[0]
@@ -184,7 +212,7 @@ def _id_index(envelope: etree._Element) -> dict[str, etree._Element]:
 
 
 def _prefix_list(method: etree._Element) -> list[str]:
-    inclusive = method.find(_INCLUSIVE)
+    inclusive = first(method, _INCLUSIVE)
     return (inclusive.get("PrefixList") or "").split() if inclusive is not None else []
 
 
@@ -198,7 +226,7 @@ def _token_material(value_type: str, der: bytes) -> tuple[tuple[x509.Certificate
 def _resolve_token(signature: etree._Element, ids: Mapping[str, etree._Element]) -> tuple[str, bytes]:
     """KeyInfo/SecurityTokenReference/Reference -> BinarySecurityToken (ICD §4.6.2: MUST be used)."""
     key_info = _only(signature, _DS + "KeyInfo", "ds:KeyInfo", "EBMS:0103")
-    token_ref = key_info.find(f"{_STR}/{{{c.NS_WSSE}}}Reference")
+    token_ref = first(key_info, _STR, f"{{{c.NS_WSSE}}}Reference")
     uri = token_ref.get("URI", "") if token_ref is not None else ""
     if not uri.startswith("#"):
         raise _fail("EBMS:0103", "KeyInfo must reference the BinarySecurityToken (wsse:Reference URI='#…'), ICD §4.6.2")
@@ -237,7 +265,7 @@ def _check_reference(
         target = ids.get(uri[1:])
         if target is None:
             raise _fail("EBMS:0101", f"reference {uri} does not resolve to any element")
-        transform = ref.find(f"{_DS}Transforms/{_DS}Transform")
+        transform = first(ref, _DS + "Transforms", _DS + "Transform")
         actual = hashlib.sha256(c14n(target, _prefix_list(transform) if transform is not None else [])).digest()
         what = f"{uri} ({etree.QName(target).localname})"
     elif uri.startswith("cid:"):
@@ -263,11 +291,11 @@ def verify_envelope(envelope: etree._Element, attachments: Mapping[str, bytes]) 
     unresolvable or ambiguous reference (duplicate id = wrapping), digest mismatch (naming the
     reference), malformed token, SignatureValue not made by the leaf of the token's chain.
     """
-    header = envelope.find(_HEADER)
-    securities = header.findall(_SECURITY) if header is not None else []
+    header = first(envelope, _HEADER)
+    securities = list(header.iterchildren(_SECURITY)) if header is not None else []
     if len(securities) != 1:
         raise _fail("EBMS:0103", "no wsse:Security header" if not securities else "more than one wsse:Security header")
-    signatures = securities[0].findall(_DS + "Signature")
+    signatures = list(securities[0].iterchildren(_DS + "Signature"))
     if len(signatures) != 1:
         raise _fail("EBMS:0103", "no ds:Signature in wsse:Security" if not signatures else "more than one ds:Signature")
     signature = signatures[0]
@@ -290,7 +318,7 @@ def verify_envelope(envelope: etree._Element, attachments: Mapping[str, bytes]) 
     if not references:
         raise _fail("EBMS:0103", "ds:SignedInfo has no ds:Reference")
     uris = [_check_reference(ref, ids, attachments)[0] for ref in references]
-    messaging = header.find(_MESSAGING) if header is not None else None
+    messaging = first(header, _MESSAGING)
     if messaging is None or "#" + messaging.get(c.WSU_ID, "\0") not in uris:
         raise _fail("EBMS:0103", "eb:Messaging is not covered by the signature (AS4 §5.1.4, ICD Annex 5)")
     try:
@@ -298,7 +326,7 @@ def verify_envelope(envelope: etree._Element, attachments: Mapping[str, bytes]) 
         public_key.verify(value, c14n(signed_info, _prefix_list(c14n_method)), _PADDING, _SHA256)
     except (binascii.Error, ValueError, InvalidSignature):
         raise _fail("EBMS:0101", _bad_signature_detail(chain, value_type)) from None
-    body = envelope.find(_BODY)
+    body = first(envelope, _BODY)
     covered = frozenset(uri[4:] for uri in uris if uri.startswith("cid:"))
     return SignatureInfo(
         chain=chain,
