@@ -298,6 +298,19 @@ class _Builder:
         self.write(rel, crl.public_bytes(serialization.Encoding.PEM))
 
 
+_LAYOUT: dict[str, dict[str, str]] = {  # manifest.json keys -> paths relative to the PKI folder
+    "ca": {"root_cert": "ca/root.pem", "root_key": "ca/root.key", "issuing_cert": "ca/issuing.pem",
+           "issuing_key": "ca/issuing.key", "trust_bundle": "ca/trust-bundle.pem", "chain": "ca/chain.pem",
+           "crl": "ca/crl.pem", "other_root_cert": "ca/other-root.pem",
+           "other_root_key": "ca/other-root.key"},
+    "server": {"cert": "server/tls.pem", "key": "server/tls.key", "chain": "server/tls.pem"},
+    "simulator": {"cert": "simulator/sealing.pem", "key": "simulator/sealing.key",
+                  "chain": "simulator/sealing-chain.pem"},
+}
+_TRADER_LAYOUT = {"sealing_cert": "sealing.pem", "sealing_key": "sealing.key",
+                  "sealing_chain": "sealing-chain.pem", "tls_cert": "tls.pem", "tls_key": "tls.key"}
+
+
 def init_test_pki(directory: Path, *, now: datetime | None = None, force: bool = False) -> TestPki:
     """Create (or complete, or refresh) the test PKI in ``directory`` and return it.
 
@@ -306,30 +319,29 @@ def init_test_pki(directory: Path, *, now: datetime | None = None, force: bool =
     profile or out of its intended validity (which re-issues what it signed, too); the CRL when
     older than half its lifetime. ``force`` regenerates everything.
     """
-    now = _utc(now)
-    directory = Path(directory).resolve()
+    now, directory = _utc(now), Path(directory).resolve()
     b = _Builder(directory, now, force)
-    ca: dict[str, Any] = {"validity": "ca", "bits": CA_KEY_BITS}
-    root = b.ensure("ca/root.pem", "ca/root.key", subject=_name(ROOT_CA_NAME), issuer=None,
-                    extensions=_ca_extensions(1), lifetime=ROOT_LIFETIME, **ca)
-    issuing = b.ensure("ca/issuing.pem", "ca/issuing.key", subject=_name(ISSUING_CA_NAME), issuer=root,
-                       extensions=_ca_extensions(0), lifetime=ISSUING_LIFETIME, **ca)
-    other = b.ensure("ca/other-root.pem", "ca/other-root.key", subject=_name(OTHER_ROOT_NAME), issuer=None,
-                     extensions=_ca_extensions(1), lifetime=ROOT_LIFETIME, **ca)
-    b.write("ca/trust-bundle.pem", _pem(root.cert))
-    b.write("ca/chain.pem", _pem(*issuing.path))
-    b.ensure("server/tls.pem", "server/tls.key", subject=_name("localhost"), issuer=issuing,
+    ca, server, sim = _LAYOUT["ca"], _LAYOUT["server"], _LAYOUT["simulator"]
+    as_ca: dict[str, Any] = {"validity": "ca", "bits": CA_KEY_BITS}
+    root = b.ensure(ca["root_cert"], ca["root_key"], subject=_name(ROOT_CA_NAME), issuer=None,
+                    extensions=_ca_extensions(1), lifetime=ROOT_LIFETIME, **as_ca)
+    issuing = b.ensure(ca["issuing_cert"], ca["issuing_key"], subject=_name(ISSUING_CA_NAME), issuer=root,
+                       extensions=_ca_extensions(0), lifetime=ISSUING_LIFETIME, **as_ca)
+    other = b.ensure(ca["other_root_cert"], ca["other_root_key"], subject=_name(OTHER_ROOT_NAME), issuer=None,
+                     extensions=_ca_extensions(1), lifetime=ROOT_LIFETIME, **as_ca)
+    b.write(ca["trust_bundle"], _pem(root.cert))
+    b.write(ca["chain"], _pem(*issuing.path))
+    b.ensure(server["cert"], server["key"], subject=_name("localhost"), issuer=issuing,
              extensions=_leaf_extensions("tls-server"), bundle=2)
-    sim = b.ensure("simulator/sealing.pem", "simulator/sealing.key", issuer=issuing,
-                   subject=_name("ICSSIM simulator sealing"), extensions=_leaf_extensions("sealing"))
-    b.write("simulator/sealing-chain.pem", _pem(*sim.path))
-    revoked = []
-    for spec in TRADERS:
-        sealing = _issue_party(b, f"traders/{spec.name}", spec, issuing, other)
-        if spec.condition == "revoked" and sealing is not None:
-            revoked.append(sealing)
-    b.ensure_crl("ca/crl.pem", issuing, revoked)
-    manifest = _manifest(now)
+    sealing = b.ensure(sim["cert"], sim["key"], subject=_name("ICSSIM simulator sealing"), issuer=issuing,
+                       extensions=_leaf_extensions("sealing"))
+    b.write(sim["chain"], _pem(*sealing.path))
+    revoked = [_issue_party(b, f"traders/{spec.name}", spec, issuing, other) for spec in TRADERS]
+    b.ensure_crl(ca["crl"], issuing, [cert for spec, cert in zip(TRADERS, revoked, strict=True)
+                                      if spec.condition == "revoked" and cert is not None])
+    manifest = {"version": MANIFEST_VERSION, "created": now.isoformat(), **_LAYOUT, "traders": [
+        {**spec._asdict(), **{key: f"traders/{spec.name}/{file}" for key, file in _TRADER_LAYOUT.items()}}
+        for spec in TRADERS]}
     if not b.changed:  # keep the original creation time so that an unchanged PKI stays byte-identical
         try:
             previous = json.loads((directory / "manifest.json").read_text())
@@ -360,26 +372,6 @@ def _issue_party(b: _Builder, folder: str, spec: TraderSpec, issuing: _Issued, o
     return sealing.cert
 
 
-_TRADER_LAYOUT = {"sealing_cert": "sealing.pem", "sealing_key": "sealing.key",
-                  "sealing_chain": "sealing-chain.pem", "tls_cert": "tls.pem", "tls_key": "tls.key"}
-
-
-def _manifest(now: datetime) -> dict[str, Any]:
-    return {
-        "version": MANIFEST_VERSION,
-        "created": now.isoformat(),
-        "ca": {"root_cert": "ca/root.pem", "root_key": "ca/root.key", "issuing_cert": "ca/issuing.pem",
-               "issuing_key": "ca/issuing.key", "trust_bundle": "ca/trust-bundle.pem", "chain": "ca/chain.pem",
-               "crl": "ca/crl.pem", "other_root_cert": "ca/other-root.pem", "other_root_key": "ca/other-root.key"},
-        "server": {"cert": "server/tls.pem", "key": "server/tls.key", "chain": "server/tls.pem"},
-        "simulator": {"cert": "simulator/sealing.pem", "key": "simulator/sealing.key",
-                      "chain": "simulator/sealing-chain.pem"},
-        "traders": [{"name": t.name, "eori": t.eori, "condition": t.condition,
-                     **{key: f"traders/{t.name}/{file}" for key, file in _TRADER_LAYOUT.items()}}
-                    for t in TRADERS],
-    }
-
-
 def _from_manifest(directory: Path, data: dict[str, Any]) -> TestPki:
     if data.get("version") != MANIFEST_VERSION:
         raise ValueError(f"{directory}/manifest.json: unsupported version {data.get('version')!r}")
@@ -407,7 +399,7 @@ def load_test_pki(directory: Path) -> TestPki:
 def issue_party_certificate(
         pki: TestPki, *, name: str, eori: str, out_dir: Path,
         purpose: Purpose | Literal["both"] = "both", now: datetime | None = None) -> TraderCredentials:
-    """Issue valid credentials for a user's own EORI from the test issuing CA (``icssim certs issue``).
+    """Issue valid credentials for a user's own EORI from the test issuing CA (``icssim certs``).
 
     Writes ``sealing.pem``/``sealing.key``/``sealing-chain.pem`` (leaf -> issuing -> root) and/or
     ``tls.pem`` (leaf + issuing)/``tls.key`` into ``out_dir``, like a trader folder; the files of a
@@ -420,7 +412,7 @@ def issue_party_certificate(
     issuing_cert = load_certificates(pki.ca.issuing_cert)[0]
     issuing = _Issued(issuing_cert, load_private_key(pki.ca.issuing_key), (issuing_cert, root_cert))
     out = Path(out_dir).resolve()
-    b = _Builder(out, _utc(now), force=True)
     purposes: tuple[Purpose, ...] = ("sealing", "tls-client") if purpose == "both" else (purpose,)
-    _issue_party(b, ".", TraderSpec(name, eori, "valid"), issuing, None, purposes)
+    builder = _Builder(out, _utc(now), force=True)
+    _issue_party(builder, ".", TraderSpec(name, eori, "valid"), issuing, None, purposes)
     return TraderCredentials(name, eori, "valid", **{key: out / file for key, file in _TRADER_LAYOUT.items()})

@@ -37,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "req: requirement checked by a scenario")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_bdd_apply_tag(tag: str, function: object) -> bool | None:
     """Requirement tags (@req:ID) become `req` marks carrying the id, registered once."""
     if tag.startswith("req:"):
