@@ -103,6 +103,12 @@ class SimControl:
     def ics2_ens(self, **filters: Any) -> list[dict[str, Any]]:
         return list(self._call("GET", "/ics2/ens", query=filters)["ens"])
 
+    def journal_stats(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/journal/stats")["counts"])
+
+    def ics2_ens_stats(self) -> dict[str, int]:
+        return dict(self._call("GET", "/ics2/ens/stats")["states"])
+
     def wait_for(self, probe: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
         """Poll the journal-backed `probe` until it returns something truthy (no fixed sleeps)."""
         deadline = time.monotonic() + timeout

@@ -53,6 +53,9 @@ def create_app(config: SimConfig, *, role: str = "trader", create_schema: bool =
 
         app.before_request(require_token)
         app.register_blueprint(control)
+    if role in ("trader", "all"):
+        # A trivial endpoint behind the same TLS stack: liveness checks and the benchmark's ceiling.
+        app.add_url_rule("/health", "trader_health", lambda: {"status": "ok"})
     for profile in profiles.values():
         if role in ("trader", "all"):
             profile.init_trader(app, ctx)

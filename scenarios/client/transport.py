@@ -47,11 +47,17 @@ class MutualTlsTransport:
                 self._host, self._port, context=self._context, timeout=self._timeout)
         return self._conn
 
+    def get(self) -> HttpResponse:
+        return self._exchange("GET", None, {})
+
     def post(self, content_type: str, body: bytes) -> HttpResponse:
+        return self._exchange("POST", body, {"Content-Type": content_type})
+
+    def _exchange(self, method: str, body: bytes | None, headers: dict[str, str]) -> HttpResponse:
         for attempt in (1, 2):
             conn = self._connection()
             try:
-                conn.request("POST", self._path, body=body, headers={"Content-Type": content_type})
+                conn.request(method, self._path, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
                 return HttpResponse(response.status, response.getheader("Content-Type", ""), data)

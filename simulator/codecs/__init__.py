@@ -1,1 +1,1 @@
-
+"""Pure codec libraries (no Flask, nothing else of the project): hardened XML, MIME, AS4."""

@@ -170,7 +170,7 @@ def _split_body(body: bytes, boundary: str) -> list[bytes]:
             continue
         if start >= 0:
             end = hit - 2 if body[hit - 2 : hit] == b"\r\n" else hit - 1
-            parts.append(body[start:max(end, start)])
+            parts.append(body[start : max(end, start)])
         if closing:
             if start < 0:
                 raise MimeError("closing delimiter before any body part")

@@ -26,7 +26,9 @@ __all__ = [
 DEFAULT_MAX_XML_BYTES = 10 * 2**20
 _GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_WBITS = 16 + zlib.MAX_WBITS  # gzip container only: zlib/raw deflate streams are refused
-_START_TAG = re.compile(rb"<[A-Za-z_:]")
+# The prolog: BOM, XML declaration, whitespace, comments and PIs, in any order (XML 1.0 §2.8).
+_PROLOG_TEXT = re.compile(r"(?:\ufeff|\xef\xbb\xbf)?(?:\s+|<\?.*?\?>|<!--.*?-->)*", re.DOTALL)
+_UTF16_STARTS = (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")
 
 
 class XmlRefused(ValueError):
@@ -49,6 +51,41 @@ class DecompressionRefused(ValueError):
 _local = threading.local()
 
 
+class _RefuseExternal(etree.Resolver):
+    """Defence in depth: libxml2 may try to open an external subset even with load_dtd=False;
+    this resolver answers every such request with nothing (no file or network access)."""
+
+    def resolve(self, system_url: str, public_id: str, context: object) -> None:
+        raise XmlRefused(f"external reference {system_url!r} refused (XXE guard)")
+
+
+def _doctype_in_prolog(data: bytes) -> str | None:
+    """The DOCTYPE declaration text if one precedes the root element, else None.
+
+    Checked before libxml2 sees the bytes. UTF-8/ASCII prologs are scanned as bytes, UTF-16 ones
+    after decoding; any other encoding is left to the post-parse docinfo check.
+    """
+    if data.startswith(_UTF16_STARTS):
+        try:
+            text = bytes(data[:65536]).decode("utf-16")
+        except UnicodeDecodeError:
+            return None
+    else:
+        text = bytes(data[:65536]).decode("latin-1")  # byte-transparent; only ASCII matters here
+    match = _PROLOG_TEXT.match(text)
+    start = match.end() if match else 0
+    return text[start : start + 4096] if text.startswith("<!DOCTYPE", start) else None
+
+
+def _doctype_reason(declaration: str) -> str:
+    head = declaration.split("[", 1)[0].split(">", 1)[0]
+    if "<!ENTITY" in declaration:
+        return "entity declarations refused: DTDs are not allowed (entity-expansion / XXE guard)"
+    if " SYSTEM " in f" {head} " or " PUBLIC " in f" {head} ":
+        return "external DTD reference refused (XXE guard)"
+    return "DOCTYPE declaration refused: DTDs are not allowed"
+
+
 def _parser() -> etree.XMLParser:
     """One parser per thread: lxml parsers are not thread-safe but are costly to create per call.
 
@@ -69,6 +106,7 @@ def _parser() -> etree.XMLParser:
             remove_blank_text=False,
             collect_ids=False,
         )
+        parser.resolvers.add(_RefuseExternal())
         _local.parser = parser
     return parser
 
@@ -87,17 +125,14 @@ def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_XML_BYTES) -> etree._
         raise XmlRefused(f"XML document of {size} bytes exceeds the limit of {max_bytes} bytes")
     if size == 0:
         raise XmlRefused("empty XML document")
-    # Fast pre-scan of the prolog (a DOCTYPE can only precede the root start tag): an ASCII-
-    # compatible one is refused before libxml2 builds an internal subset. Anything the scan cannot
-    # see (other encodings, a prolog comment containing "<a") is caught by the docinfo check below.
-    first_tag = _START_TAG.search(data)
-    prolog = bytes(data[: first_tag.start()]) if first_tag else bytes(data)
-    if b"<!DOCTYPE" in prolog:
-        reason = "entity declarations" if b"<!ENTITY" in prolog else "DOCTYPE declaration"
-        raise XmlRefused(f"{reason} refused: DTDs are not allowed (XXE / entity-expansion guard)")
+    declaration = _doctype_in_prolog(data)
+    if declaration is not None:
+        raise XmlRefused(_doctype_reason(declaration))
     try:
         root = etree.fromstring(bytes(data), _parser())
     except etree.XMLSyntaxError as exc:
+        if "network entity" in str(exc):  # no_network stopped an external DTD or entity fetch
+            raise XmlRefused(f"external DTD/entity reference refused (XXE guard): {exc}") from None
         raise XmlRefused(f"not well-formed XML: {exc}") from None
     except (ValueError, TypeError) as exc:  # e.g. unsupported encoding declaration
         raise XmlRefused(f"unreadable XML: {exc}") from None

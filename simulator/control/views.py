@@ -136,6 +136,12 @@ def journal_list() -> Response:
     return jsonify(entries=entries)
 
 
+@control.get("/journal/stats")
+def journal_stats() -> Response:
+    """Counts of journal entries by direction, kind and verdict (for load gates and benchmarks)."""
+    return jsonify(counts=journal_api.counts(sim_context().store))
+
+
 @control.get("/journal/<int:entry_id>/raw")
 def journal_raw(entry_id: int) -> Response:
     found = journal_api.entry_raw(sim_context().store, entry_id)

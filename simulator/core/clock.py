@@ -12,12 +12,13 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from simulator.core.store import Store, sim_state
 
 _KEY = "clock"
+_READ = select(sim_state.c.value).where(sim_state.c.key == bindparam("key"))
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,12 @@ class SimClock:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def state(self) -> ClockState:
-        with self._store.read() as conn:
-            row = conn.execute(select(sim_state.c.value).where(sim_state.c.key == _KEY)).first()
+    def state(self, conn: Connection | None = None) -> ClockState:
+        """The shared clock; pass an open connection to read it inside a larger read."""
+        if conn is None:
+            with self._store.read() as own:
+                return self.state(own)
+        row = conn.execute(_READ, {"key": _KEY}).first()
         if row is None:
             return ClockState("running", datetime.now(UTC), 0.0)
         return ClockState.from_json(row[0])

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from simulator.core.store import Store, journal
@@ -53,9 +53,12 @@ class JournalEntry:
         }
 
 
+_INSERT = journal.insert()  # built once: values go as parameters, so the compiled form is reused
+
+
 def record(conn: Connection, entry: JournalEntry) -> int:
     """Insert one entry in the caller's transaction; returns its id."""
-    result = conn.execute(journal.insert().values(**entry.row()))
+    result = conn.execute(_INSERT, entry.row())
     key = result.inserted_primary_key
     return int(key[0]) if key else 0
 
@@ -115,3 +118,12 @@ def _to_json(row: dict[str, Any], include_raw: bool) -> dict[str, Any]:
         except UnicodeDecodeError:
             row["payload_b64"] = base64.b64encode(payload).decode()
     return row
+
+
+def counts(store: Store) -> list[dict[str, Any]]:
+    """Number of entries per (profile, direction, kind, verdict)."""
+    query = select(journal.c.profile, journal.c.direction, journal.c.kind, journal.c.verdict,
+                   func.count().label("count")).group_by(
+        journal.c.profile, journal.c.direction, journal.c.kind, journal.c.verdict)
+    with store.read() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]

@@ -21,6 +21,7 @@ from simulator.core.clock import iso
 from simulator.core.store import Store, outbox
 
 PRIORITY = {"A": 0, "B": 1, "C": 2}
+_INSERT = outbox.insert()
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,14 @@ def enqueue(
     correlation: str | None = None,
     meta: dict[str, Any] | None = None,
 ) -> None:
-    conn.execute(
-        outbox.insert().values(
-            profile=profile, queue=queue, party=party, message_id=message_id,
-            ref_to_message_id=ref_to_message_id, action=action, priority=PRIORITY[priority],
-            correlation=correlation, payload=payload, meta=json.dumps(meta or {}),
-            state="queued", attempts=0, created_at=iso(created_at),
-        )
-    )
+    conn.execute(_INSERT, {
+        "profile": profile, "queue": queue, "party": party, "message_id": message_id,
+        "ref_to_message_id": ref_to_message_id, "action": action, "priority": PRIORITY[priority],
+        "correlation": correlation, "payload": payload, "meta": json.dumps(meta or {}),
+        "state": "queued", "attempts": 0, "created_at": iso(created_at), "envelope": None,
+        "content_type": None, "signature_refs": None, "last_sent_at": None, "delivered_at": None,
+        "detail": None,
+    })
 
 
 def _row_to_message(r: Any) -> OutboxMessage:

@@ -108,8 +108,8 @@ class C2tDelivery:
         return content_type, envelope, refs
 
     # -- receipts and errors from the trader ---------------------------------------------------------
-    def receipt_received(self, inbound: InboundMessage, body: bytes, content_type: str, signer: str,
-                         caller: object, now: datetime) -> HttpAnswer:
+    def receipt_received(self, inbound: InboundMessage, body: bytes, content_type: str,
+                         signer_parties: set[str], caller: object, now: datetime) -> HttpAnswer:
         tls = getattr(caller, "tls_sha256", None)
         ref = inbound.ref_to_message_id or ""
         signature = inbound.signature
@@ -121,7 +121,7 @@ class C2tDelivery:
                 problems.append(f"RefToMessageId {ref!r} names no message sent to this party")
             else:
                 eori = party_eori(sent.party) or ""
-                if eori not in self._registry.parties_for(signer, "sealing"):
+                if eori not in signer_parties:
                     problems.append(f"the receipt is sealed with a certificate not registered for {eori}")
                 if not signature.covers_body:
                     problems.append("the receipt's signature does not cover the SOAP Body")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lxml import etree
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
 
 from simulator.codecs.xmlsafe import XmlRefused, parse_xml
@@ -25,6 +25,10 @@ from simulator.ics2.mrn import make_mrn
 from simulator.ics2.replies import ReplyParties, build_ie3n99, build_ie3r01, parties_from_filing
 from simulator.ics2.rules import check_rules
 from simulator.ics2.validation import FunctionalError, SchemaSet
+
+
+_INSERT_ENS = ens.insert()
+_SET_MRN = update(ens).where(ens.c.id == bindparam("ens_id")).values(mrn=bindparam("mrn"))
 
 
 @dataclass
@@ -90,19 +94,20 @@ class FilingDesk:
     ) -> Reply:
         """Register or reject inside the caller's transaction and build the one functional reply."""
         state = "registered" if assessment.accepted else "rejected"
-        result = conn.execute(ens.insert().values(
-            lrn=assessment.lrn, mrn=None, message_type=assessment.message_type, sender=sender,
-            declarant=assessment.declarant, state=state, message_id=message_id,
-            journal_id=journal_id, agreement=agreement, filed_at=iso(now),
-            errors="\n".join(f"{e.code} {e.pointer} {e.reason}" for e in assessment.errors) or None,
-        ))
+        result = conn.execute(_INSERT_ENS, {
+            "lrn": assessment.lrn, "mrn": None, "message_type": assessment.message_type,
+            "sender": sender, "declarant": assessment.declarant, "state": state,
+            "message_id": message_id, "journal_id": journal_id, "agreement": agreement,
+            "filed_at": iso(now),
+            "errors": "\n".join(f"{e.code} {e.pointer} {e.reason}" for e in assessment.errors) or None,
+        })
         if not assessment.accepted:
             payload = build_ie3n99(lrn=assessment.lrn, errors=assessment.errors, rejected_at=now,
                                    parties=assessment.parties)
             return Reply("IE3N99", payload, assessment.lrn, None)
         sequence = int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
         mrn = make_mrn(now.year % 100, self._country, sequence)
-        conn.execute(update(ens).where(ens.c.id == sequence).values(mrn=mrn))
+        conn.execute(_SET_MRN, {"ens_id": sequence, "mrn": mrn})
         payload = build_ie3r01(lrn=assessment.lrn or "", mrn=mrn, registered_at=now,
                                specific_circumstance_indicator=assessment.circumstance or "F00",
                                parties=assessment.parties)

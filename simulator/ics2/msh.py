@@ -19,7 +19,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from cryptography import x509
+from sqlalchemy import bindparam, select
 
 from simulator.codecs.as4.errors import EbmsError
 from simulator.codecs.as4.message import UnpackLimits, unpack
@@ -35,10 +36,26 @@ from simulator.ics2.delivery import SOAP_CT, C2tDelivery, HttpAnswer
 from simulator.ics2.filings import FilingDesk
 from simulator.ics2.pmode import Route, c2t_mpc, check_user_message, party_eori, party_of_mpc
 from simulator.trust.material import SecurityMaterial
-from simulator.trust.registry import PartyRegistry
+from simulator.trust.registry import PartyRegistry, certificate_sha256
 
 log = logging.getLogger(__name__)
 PROFILE = "ics2"
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Everything a request reads from the store, read together in one short read transaction."""
+
+    now: datetime
+    signer_parties: set[str]  # parties the sealing certificate is registered for
+    tls_parties: set[str]  # parties the TLS client certificate is registered for
+    prior_receipt: bytes | None  # the receipt already given for this MessageId (duplicate)
+
+
+_ACCEPT = accepted_messages.insert()
+_PRIOR_RECEIPT = select(accepted_messages.c.receipt).where(
+    (accepted_messages.c.profile == bindparam("profile"))
+    & (accepted_messages.c.message_id == bindparam("message_id")))
 
 
 @dataclass(frozen=True)
@@ -68,27 +85,45 @@ class Ics2Msh:
 
     # -- entry point ---------------------------------------------------------------------------------
     def handle(self, content_type: str, body: bytes, caller: Caller) -> HttpAnswer:
-        now = self._ctx.clock.now()
         inbound: InboundMessage | None = None
+        now: datetime | None = None
         try:
             if len(body) > self._limits.max_envelope_bytes:
                 raise EbmsError("EBMS:0010", f"message of {len(body)} bytes exceeds the limit of "
                                 f"{self._limits.max_envelope_bytes} bytes")
             inbound = unpack(content_type, body, limits=self._limits,
                              decrypt_key=self._material.sealing_key)
-            signer = self._authenticate(inbound, now)
+            found = self._lookups(inbound, caller)
+            now = found.now
+            self._authenticate(inbound, now)
             if inbound.kind == "user":
-                return self._user_message(inbound, body, content_type, signer, caller, now)
+                return self._user_message(inbound, body, content_type, found, caller)
             if inbound.kind == "pull":
-                return self._pull(inbound, body, content_type, signer, caller, now)
+                return self._pull(inbound, body, content_type, found, caller)
             if inbound.kind == "receipt":
-                return self.delivery.receipt_received(inbound, body, content_type, signer, caller, now)
+                return self.delivery.receipt_received(inbound, body, content_type, found.signer_parties,
+                                                      caller, now)
             return self.delivery.error_received(inbound, body, content_type, caller, now)
         except EbmsError as exc:
-            return self.delivery.refuse(exc, inbound, body, content_type, caller, now)
+            return self.delivery.refuse(exc, inbound, body, content_type, caller,
+                                        now or self._ctx.clock.now())
+
+    def _lookups(self, inbound: InboundMessage, caller: Caller) -> Lookups:
+        signature = inbound.signature
+        signer = _sha256(signature.chain[0]) if signature is not None and signature.chain else None
+        with self._ctx.store.read() as conn:
+            now = self._ctx.clock.state(conn).now()
+            signer_parties = self._registry.parties_for(signer, "sealing", conn)
+            tls_parties = self._registry.parties_for(caller.tls_sha256, "tls", conn)
+            prior = None
+            if inbound.kind == "user":
+                row = conn.execute(_PRIOR_RECEIPT, {"profile": PROFILE,
+                                                    "message_id": inbound.message_id}).first()
+                prior = bytes(row[0]) if row else None
+        return Lookups(now, signer_parties, tls_parties, prior)
 
     # -- security ------------------------------------------------------------------------------------
-    def _authenticate(self, inbound: InboundMessage, now: datetime) -> str:
+    def _authenticate(self, inbound: InboundMessage, now: datetime) -> None:
         """Judge the signing chain (ICD §4.3: X509PKIPathv1 with the full path, trusted CA)."""
         signature = inbound.signature
         if signature is None:
@@ -99,35 +134,34 @@ class Ics2Msh:
             code = "EBMS:0103" if verdict.condition == "leaf-only" else "EBMS:0101"
             raise EbmsError(code, f"sealing certificate {verdict.condition}: {verdict.detail}",
                             ref_to_message_id=inbound.message_id)
-        return verdict.leaf_fingerprint_sha256
 
-    def _authorise(self, eori: str, signer: str, caller: Caller, ref: str | None) -> None:
+    def _authorise(self, eori: str, found: Lookups, inbound: InboundMessage, caller: Caller) -> None:
         """EBMS:0004 / A001 (ICD Table 24): sealing (and TLS) certificate not registered for the EORI."""
-        if eori not in self._registry.parties_for(signer, "sealing"):
+        ref = inbound.message_id
+        if eori not in found.signer_parties:
+            signer = _sha256(inbound.signature.chain[0]) if inbound.signature else None
             raise EbmsError("EBMS:0004", f"the sealing certificate (sha256 {signer}) is not registered "
                             f"for EORI {eori}", ref_to_message_id=ref, sub_code="A001")
-        if self._ctx.config.require_tls_party_match and (
-            caller.tls_sha256 is None or eori not in self._registry.parties_for(caller.tls_sha256, "tls")
-        ):
+        if self._ctx.config.require_tls_party_match and eori not in found.tls_parties:
             raise EbmsError("EBMS:0004", f"the TLS client certificate (sha256 {caller.tls_sha256}) is "
                             f"not registered for EORI {eori}", ref_to_message_id=ref, sub_code="A001")
 
     # -- trader to customs ---------------------------------------------------------------------------
-    def _user_message(self, inbound: InboundMessage, body: bytes, content_type: str, signer: str,
-                      caller: Caller, now: datetime) -> HttpAnswer:
+    def _user_message(self, inbound: InboundMessage, body: bytes, content_type: str, found: Lookups,
+                      caller: Caller) -> HttpAnswer:
         um = inbound.user_message
         assert um is not None
+        now = found.now
         route = check_user_message(um)
-        self._authorise(route.eori, signer, caller, um.message_id)
+        self._authorise(route.eori, found, inbound, caller)
         signature = inbound.signature
         assert signature is not None
         # ICD §4.3 / Annex 6: the signature covers eb:Messaging, the (empty) Body and every attachment.
         if not (signature.covers_messaging and signature.covers_body and signature.covers_attachments):
             raise EbmsError("EBMS:0103", "the signature must reference eb:Messaging, the SOAP Body and "
                             "every attachment", ref_to_message_id=um.message_id)
-        previous = self._accepted_receipt(um.message_id)
-        if previous is not None:
-            return self._duplicate(inbound, body, content_type, caller, now, previous)
+        if found.prior_receipt is not None:
+            return self._duplicate(inbound, body, content_type, caller, now, found.prior_receipt)
         if route.entry is None:  # ebMS test service: a receipt, no business processing
             return self._accept(inbound, body, content_type, caller, now, route, None, None)
         if len(inbound.payloads) != 1:
@@ -148,9 +182,7 @@ class Ics2Msh:
                                 message_id=receipt_id, timestamp=now)
         lrn = assessment.lrn if isinstance(assessment, Assessment) else None
         with self._ctx.store.write() as conn:
-            row = conn.execute(select(accepted_messages.c.receipt).where(
-                (accepted_messages.c.profile == PROFILE) & (accepted_messages.c.message_id == um.message_id)
-            )).first()
+            row = conn.execute(_PRIOR_RECEIPT, {"profile": PROFILE, "message_id": um.message_id}).first()
             if row is not None:  # lost the race to a concurrent copy of the same message
                 conn.rollback()
                 return self._duplicate(inbound, body, content_type, caller, now, bytes(row[0]))
@@ -175,17 +207,10 @@ class Ics2Msh:
                 PROFILE, "out", "as4", "receipt", "sent", iso(now), message_id=receipt_id,
                 ref_to_message_id=um.message_id, sender=um.to_party.party_id, receiver=route.party_id,
                 correlation=lrn, content_type=SOAP_CT, raw=receipt))
-            conn.execute(accepted_messages.insert().values(
-                profile=PROFILE, message_id=um.message_id, journal_id=journal_id, receipt=receipt,
-                receipt_content_type=SOAP_CT))
+            conn.execute(_ACCEPT, {"profile": PROFILE, "message_id": um.message_id,
+                                   "journal_id": journal_id, "receipt": receipt,
+                                   "receipt_content_type": SOAP_CT})
         return HttpAnswer(200, SOAP_CT, receipt)
-
-    def _accepted_receipt(self, message_id: str) -> bytes | None:
-        with self._ctx.store.read() as conn:
-            row = conn.execute(select(accepted_messages.c.receipt).where(
-                (accepted_messages.c.profile == PROFILE) & (accepted_messages.c.message_id == message_id)
-            )).first()
-        return bytes(row[0]) if row else None
 
     def _duplicate(self, inbound: InboundMessage, body: bytes, content_type: str, caller: Caller,
                    now: datetime, receipt: bytes) -> HttpAnswer:
@@ -199,8 +224,8 @@ class Ics2Msh:
         return HttpAnswer(200, SOAP_CT, receipt)
 
     # -- pull ----------------------------------------------------------------------------------------
-    def _pull(self, inbound: InboundMessage, body: bytes, content_type: str, signer: str,
-              caller: Caller, now: datetime) -> HttpAnswer:
+    def _pull(self, inbound: InboundMessage, body: bytes, content_type: str, found: Lookups,
+              caller: Caller) -> HttpAnswer:
         """ICD §4.1.3.3 / §4.3.3: a signed PullRequest, authorised only for the caller's own MPC."""
         mpc = inbound.pull_mpc or ""
         party_id = party_of_mpc(mpc)
@@ -210,5 +235,9 @@ class Ics2Msh:
                             ref_to_message_id=inbound.message_id)
         eori = party_eori(party_id)
         assert eori is not None
-        self._authorise(eori, signer, caller, inbound.message_id)
-        return self.delivery.pull(inbound, body, content_type, mpc, party_id, caller, now)
+        self._authorise(eori, found, inbound, caller)
+        return self.delivery.pull(inbound, body, content_type, mpc, party_id, caller, found.now)
+
+
+def _sha256(cert: x509.Certificate) -> str:
+    return certificate_sha256(cert)

@@ -7,7 +7,7 @@ schemas and rules (DESIGN.md, "Fast on the hot path").
 from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from simulator.core.context import SimContext, sim_context
 from simulator.ics2 import models
@@ -47,3 +47,12 @@ def ens_list() -> Response:
     with sim_context().store.read() as conn:
         rows = [dict(r) for r in conn.execute(query.order_by(table.c.id).limit(5000)).mappings()]
     return jsonify(ens=rows)
+
+
+@ics2_control.get("/ens/stats")
+def ens_stats() -> Response:
+    """Number of ENS filings per state."""
+    table = models.ens
+    with sim_context().store.read() as conn:
+        rows = conn.execute(select(table.c.state, func.count()).group_by(table.c.state)).all()
+    return jsonify(states={state: count for state, count in rows})

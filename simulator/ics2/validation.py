@@ -217,8 +217,11 @@ class SchemaSet:
         element = _resolve(root, entry.path or "", nsmap)
         pointer = element_pointer(element, root) if element is not None else _normalise_path(entry.path, root)
         reason = entry.message.strip()
-        if entry.type_name == "SCHEMAV_ELEMENT_CONTENT" and element is not None:
-            return self._content_error(root, element, pointer, reason)
+        if entry.type_name == "SCHEMAV_ELEMENT_CONTENT":
+            if element is not None:
+                return self._content_error(root, element, pointer, reason)
+            code = MISSING if "Missing child" in reason else NOT_SUPPORTED_IN_POSITION
+            return FunctionalError(code, pointer, reason)
         code = SCHEMA_ERROR_CODES.get(entry.type_name, INCORRECT_VALUE)
         attribute = _ATTRIBUTE_ERROR.match(reason) or _ATTRIBUTE_MISSING.search(reason)
         value: str | None = None

@@ -156,6 +156,7 @@ class TrustStore:
         self._lock = threading.Lock()
         self._cache: dict[tuple[tuple[bytes, ...], str, bool], _Judged] = {}
         self._crls: dict[bytes, tuple[x509.CertificateRevocationList, ...]] = {}
+        self._generation = 0  # bumped with every CRL reload: a verdict judged before it is not cached
         self.reload_crls(crls)
 
     @classmethod
@@ -184,6 +185,7 @@ class TrustStore:
         with self._lock:
             self._crls = {issuer: tuple(found) for issuer, found in by_issuer.items()}
             self._cache = {}
+            self._generation += 1
 
     def clear_cache(self) -> None:
         with self._lock:
@@ -205,15 +207,17 @@ class TrustStore:
         key = (fingerprints, purpose, require_full_path)
         judged = self._cache.get(key)
         if judged is None:
+            generation = self._generation
             try:
                 judged = self._judge(chain, fingerprints[0].hex(), purpose, require_full_path)
             except (ValueError, x509.DuplicateExtension) as exc:  # extensions are decoded lazily
                 judged = _Judged(ChainVerdict(False, "broken-chain", f"a certificate of the path cannot be "
                                               f"decoded: {exc}", "", fingerprints[0].hex()), timeless=True)
             with self._lock:
-                if len(self._cache) >= self._cache_size:
-                    del self._cache[next(iter(self._cache))]  # oldest first: dicts keep insertion order
-                self._cache[key] = judged
+                if generation == self._generation:
+                    if len(self._cache) >= self._cache_size:
+                        del self._cache[next(iter(self._cache))]  # oldest first: dicts keep insertion order
+                    self._cache[key] = judged
         return judged.at(at)
 
     def _judge(self, chain: Sequence[x509.Certificate], leaf_fingerprint: str, purpose: Purpose,

@@ -14,12 +14,21 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.engine import Connection
 
 from simulator.core.clock import iso
 from simulator.core.store import Store, parties, party_certificates
 
 PURPOSES = ("sealing", "tls")
+_PARTIES_FOR = select(party_certificates.c.party).where(
+    and_(
+        party_certificates.c.profile == bindparam("profile"),
+        party_certificates.c.sha256 == bindparam("sha"),
+        party_certificates.c.purpose == bindparam("purpose"),
+        party_certificates.c.revoked_at.is_(None),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -111,19 +120,14 @@ class PartyRegistry:
             result = conn.execute(party_certificates.update().where(and_(*cond)).values(revoked_at=iso(at)))
         return int(result.rowcount or 0)
 
-    def parties_for(self, sha256: str, purpose: str) -> set[str]:
-        """Parties for which this certificate is currently registered."""
-        with self._store.read() as conn:
-            rows = conn.execute(
-                select(party_certificates.c.party).where(
-                    and_(
-                        party_certificates.c.profile == self._profile,
-                        party_certificates.c.sha256 == sha256,
-                        party_certificates.c.purpose == purpose,
-                        party_certificates.c.revoked_at.is_(None),
-                    )
-                )
-            ).all()
+    def parties_for(self, sha256: str | None, purpose: str, conn: Connection | None = None) -> set[str]:
+        """Parties for which this certificate is currently registered (inside `conn` if given)."""
+        if sha256 is None:
+            return set()
+        if conn is None:
+            with self._store.read() as own:
+                return self.parties_for(sha256, purpose, own)
+        rows = conn.execute(_PARTIES_FOR, {"profile": self._profile, "sha": sha256, "purpose": purpose})
         return {r[0] for r in rows}
 
     def certificates(self, party: str | None = None) -> list[RegisteredCertificate]:

@@ -6,17 +6,24 @@ test process (functools.cache) with fixed validity dates so runs are repeatable.
 
 from __future__ import annotations
 
+import base64
+import gzip
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+from lxml import etree
 
 from simulator.codecs.as4 import constants as c
-from simulator.codecs.as4.model import PartyRef, UserMessage
+from simulator.codecs.as4.dsig import c14n
+from simulator.codecs.as4.envelope import build_user_message_envelope, serialise
+from simulator.codecs.as4.model import PartInfo, PartyRef, UserMessage
+from simulator.codecs.as4.wss import sign_envelope
 
 NOT_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
 NOT_AFTER = datetime(2044, 1, 1, tzinfo=UTC)
@@ -86,12 +93,16 @@ def identity(name: str = "trader") -> Identity:
     root_key, issuing_key, leaf_key = (rsa.generate_private_key(65537, 2048) for _ in range(3))
     base = sum(name.encode()) * 1000
     root = _cert(f"{name} Test Root CA", root_key, f"{name} Test Root CA", root_key, ca=True, serial=base + 1)
-    issuing = _cert(f"{name} Issuing CA", issuing_key, f"{name} Test Root CA", root_key, ca=True, serial=base + 2)
+    issuing = _cert(
+        f"{name} Issuing CA", issuing_key, f"{name} Test Root CA", root_key, ca=True, serial=base + 2
+    )
     leaf = _cert(f"{name} AS4 seal", leaf_key, f"{name} Issuing CA", issuing_key, ca=False, serial=base + 3)
     return Identity(leaf_key, (leaf, issuing, root), root_key, issuing_key)
 
 
-def filing(message_id: str = "4f5b9a1e-0000-4000-8000-000000000001@trader.example", **changes: object) -> UserMessage:
+def filing(
+    message_id: str = "4f5b9a1e-0000-4000-8000-000000000001@trader.example", **changes: object
+) -> UserMessage:
     """An ICS2 t2c ENS filing header (IE3F32) from a trader to the STI."""
     fields: dict[str, object] = {
         "message_id": message_id,
@@ -118,3 +129,32 @@ def payload_xml(size: int = 2048) -> bytes:
         items.append(f"<Item><Seq>{n}</Seq><Descr>Garden furniture, teak, item {n}</Descr></Item>".encode())
         n += 1
     return head + b"".join(items) + b"</IE3F32>"
+
+
+DS = "{http://www.w3.org/2000/09/xmldsig#}"
+EB = "{http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/}"
+
+
+def resign(envelope: etree._Element, key: rsa.RSAPrivateKey) -> None:
+    """Recompute the SignatureValue after a test edited SignedInfo, so that only the edit is judged."""
+    signed_info = envelope.find(f".//{DS}SignedInfo")
+    assert signed_info is not None
+    value = key.sign(c14n(signed_info, ["env"]), padding.PKCS1v15(), hashes.SHA256())
+    signature_value = envelope.find(f".//{DS}SignatureValue")
+    assert signature_value is not None
+    signature_value.text = base64.b64encode(value).decode()
+
+
+def signed_filing(
+    who: Identity | None = None, *, attachments: dict[str, bytes] | None = None, **sign_options: Any
+) -> tuple[etree._Element, dict[str, bytes]]:
+    """A signed, re-parsed (as received) filing envelope and its attachment octets."""
+    who = who or identity()
+    parts = attachments if attachments is not None else {"message": gzip.compress(payload_xml(), mtime=0)}
+    infos = tuple(
+        PartInfo(cid, {c.PROPERTY_MIME_TYPE: "application/xml", c.PROPERTY_COMPRESSION_TYPE: c.GZIP_MEDIA_TYPE})
+        for cid in parts
+    )
+    root = build_user_message_envelope(filing(part_infos=infos))
+    sign_envelope(root, key=who.key, chain=who.chain, attachments=parts, **sign_options)
+    return etree.fromstring(serialise(root)), parts

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from scenarios.filings.ics2 import MESSAGE_IDS, build_filing, sample_data
+from scenarios.filings.ics2 import MESSAGE_IDS, FilingMessageId, build_filing, sample_data
 from simulator.ics2 import validation
 from simulator.ics2.errors import FunctionalError, element_pointer
 from simulator.ics2.validation import (
@@ -26,8 +26,8 @@ HOUSE_REL = "consignmentMasterLevel/consignmentHouseLevel"
 HOUSE = f"/IE3F32/{HOUSE_REL}"
 
 
-def _sample(message_id: str = "IE3F32") -> etree._Element:
-    return etree.fromstring(build_filing(message_id, sample_data(message_id, lrn="LRN-T-1", eori=EORI)))  # type: ignore[arg-type]
+def _sample(message_id: FilingMessageId = "IE3F32") -> etree._Element:
+    return etree.fromstring(build_filing(message_id, sample_data(message_id, lrn="LRN-T-1", eori=EORI)))
 
 
 def _codes(errors: list[FunctionalError]) -> list[tuple[str, str]]:
@@ -46,7 +46,7 @@ def test_default_set_knows_the_release1_messages(schemas: SchemaSet) -> None:
 
 
 @pytest.mark.parametrize("message_id", MESSAGE_IDS)
-def test_samples_are_schema_valid(schemas: SchemaSet, message_id: str) -> None:
+def test_samples_are_schema_valid(schemas: SchemaSet, message_id: FilingMessageId) -> None:
     assert schemas.validate(_sample(message_id)) == []
 
 
@@ -54,7 +54,7 @@ def _remove(path: str) -> Callable[[etree._Element], None]:
     def mutate(root: etree._Element) -> None:
         element = root.find(path)
         assert element is not None
-        element.getparent().remove(element)  # type: ignore[union-attr]
+        element.getparent().remove(element)
 
     return mutate
 
@@ -77,34 +77,48 @@ def _repeat_communication(root: etree._Element) -> None:
 
 
 def _insert_unknown(root: etree._Element) -> None:
-    root.find("declarant").insert(1, etree.Element("nickname"))  # type: ignore[union-attr]
+    root.find("declarant").insert(1, etree.Element("nickname"))
 
 
 def _swap_name(root: etree._Element) -> None:
     declarant = root.find("declarant")
-    name = declarant.find("name")  # type: ignore[union-attr]
-    declarant.remove(name)  # type: ignore[union-attr,arg-type]
-    declarant.insert(1, name)  # type: ignore[union-attr,arg-type]
+    name = declarant.find("name")
+    declarant.remove(name)
+    declarant.insert(1, name)
 
 
 def _add_attribute(root: etree._Element) -> None:
-    root.find("LRN").set("version", "2")  # type: ignore[union-attr]
+    root.find("LRN").set("version", "2")
 
 
 def _add_text(root: etree._Element) -> None:
-    root.find("declarant").text = "stray text"  # type: ignore[union-attr]
+    root.find("declarant").text = "stray text"
 
 
 SCHEMA_CASES = [
     ("lrn-too-long", _set_text("LRN", "L" * 23), [("12", "/IE3F32/LRN")]),
     ("lrn-with-space", _set_text("LRN", "LRN 1"), [("12", "/IE3F32/LRN")]),
     ("sender-not-eori", _set_text("messageSender", "be0123"), [("12", "/IE3F32/messageSender")]),
-    ("date-without-z", _set_text("documentIssueDate", "2024-06-03T08:15:00"), [("12", "/IE3F32/documentIssueDate")]),
-    ("date-not-calendar", _set_text("documentIssueDate", "2024-02-30T08:15:00Z"), [("12", "/IE3F32/documentIssueDate")]),
-    ("sci-unknown", _set_text("specificCircumstanceIndicator", "F99"), [("14", "/IE3F32/specificCircumstanceIndicator")]),
+    (
+        "date-without-z",
+        _set_text("documentIssueDate", "2024-06-03T08:15:00"),
+        [("12", "/IE3F32/documentIssueDate")],
+    ),
+    (
+        "date-not-calendar",
+        _set_text("documentIssueDate", "2024-02-30T08:15:00Z"),
+        [("12", "/IE3F32/documentIssueDate")],
+    ),
+    (
+        "sci-unknown",
+        _set_text("specificCircumstanceIndicator", "F99"),
+        [("14", "/IE3F32/specificCircumstanceIndicator")],
+    ),
     (
         "hs-5-digits",
-        _set_text(f"{HOUSE_REL}/goodsItem[2]/commodity/commodityCode/harmonizedSystemSubHeadingCode", "82119"),
+        _set_text(
+            f"{HOUSE_REL}/goodsItem[2]/commodity/commodityCode/harmonizedSystemSubHeadingCode", "82119"
+        ),
         [("12", f"{HOUSE}/goodsItem[2]/commodity/commodityCode/harmonizedSystemSubHeadingCode")],
     ),
     (
@@ -128,7 +142,9 @@ SCHEMA_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("label", "mutate", "expected"), SCHEMA_CASES, ids=[case[0] for case in SCHEMA_CASES])
+@pytest.mark.parametrize(
+    ("label", "mutate", "expected"), SCHEMA_CASES, ids=[case[0] for case in SCHEMA_CASES]
+)
 def test_schema_errors_have_cl723_codes_and_pointers(
     schemas: SchemaSet, label: str, mutate: Callable[[etree._Element], None], expected: list[tuple[str, str]]
 ) -> None:
@@ -141,7 +157,7 @@ def test_schema_errors_have_cl723_codes_and_pointers(
 
 def test_value_errors_carry_the_original_value(schemas: SchemaSet) -> None:
     root = _sample()
-    root.find("LRN").text = "L" * 23  # type: ignore[union-attr]
+    root.find("LRN").text = "L" * 23
     [error] = schemas.validate(root)
     assert error.original_value == "L" * 23
     assert "LRN" in error.reason
@@ -149,9 +165,9 @@ def test_value_errors_carry_the_original_value(schemas: SchemaSet) -> None:
 
 def test_every_schema_error_is_reported(schemas: SchemaSet) -> None:
     root = _sample()
-    root.find("messageSender").text = "be0123"  # type: ignore[union-attr]
-    root.find("LRN").text = "L" * 30  # type: ignore[union-attr]
-    root.find("documentIssueDate").text = "yesterday"  # type: ignore[union-attr]
+    root.find("messageSender").text = "be0123"
+    root.find("LRN").text = "L" * 30
+    root.find("documentIssueDate").text = "yesterday"
     assert _codes(schemas.validate(root)) == [
         ("12", "/IE3F32/messageSender"),
         ("12", "/IE3F32/LRN"),
@@ -180,7 +196,7 @@ def test_default_namespace_qualifies_children_and_is_rejected(schemas: SchemaSet
 def test_pointer_of_a_subtree_root_is_relative_to_the_message(schemas: SchemaSet) -> None:
     wrapper = etree.fromstring(b"<envelope><body/></envelope>")
     message = _sample()
-    message.find("LRN").text = "L" * 23  # type: ignore[union-attr]
+    message.find("LRN").text = "L" * 23
     wrapper[0].append(message)
     assert _codes(schemas.validate(wrapper[0][0])) == [("12", "/IE3F32/LRN")]
 
@@ -189,7 +205,7 @@ def test_element_pointer_indexes_only_repeated_names() -> None:
     root = _sample()
     items = root.findall("consignmentMasterLevel/consignmentHouseLevel/goodsItem")
     assert element_pointer(items[1]) == f"{HOUSE}/goodsItem[2]"
-    assert element_pointer(root.find("declarant/name")) == "/IE3F32/declarant/name"  # type: ignore[arg-type]
+    assert element_pointer(root.find("declarant/name")) == "/IE3F32/declarant/name"
 
 
 def test_filing_keys_are_read_from_valid_and_invalid_filings() -> None:
@@ -216,7 +232,7 @@ def test_schemas_are_compiled_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
 
     def counting(*args: object, **kwargs: object) -> etree.XMLSchema:
         compiled.append(args)
-        return real(*args, **kwargs)  # type: ignore[arg-type]
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(validation.etree, "XMLSchema", counting)
     first = load_schema_set(target)

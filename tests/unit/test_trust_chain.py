@@ -253,3 +253,16 @@ def test_crl_not_signed_by_the_issuer_is_ignored(pki: TestPki) -> None:
 def test_store_needs_an_anchor() -> None:
     with pytest.raises(ValueError, match="anchor"):
         TrustStore([], [])
+
+
+def test_der_crl_file_and_small_cache(pki: TestPki, tmp_path: Path) -> None:
+    der = tmp_path / "crl.der"
+    der.write_bytes(x509.load_pem_x509_crl(pki.ca.crl.read_bytes()).public_bytes(Encoding.DER))
+    store = TrustStore.from_files([pki.ca.trust_bundle], [der])
+    store_small = TrustStore(store.anchors, [x509.load_der_x509_crl(der.read_bytes())], cache_size=2)
+    for _ in range(2):  # the second round runs after evictions
+        for spec in TRADERS:
+            chain = _chain(pki.trader(spec.name).sealing_chain)
+            expected = EXPECTED.get(spec.condition, spec.condition)
+            assert store.evaluate(chain, at=NOW, purpose="sealing").condition == expected
+            assert store_small.evaluate(chain, at=NOW, purpose="sealing").condition == expected

@@ -50,7 +50,9 @@ ALG_ATTACHMENT_CONTENT_SIGNATURE: Final = (
 ALG_ATTACHMENT_CIPHERTEXT: Final = (
     "http://docs.oasis-open.org/wss/oasis-wss-SwAProfile-1.1#Attachment-Ciphertext-Transform"
 )
-TYPE_ATTACHMENT_CONTENT_ONLY: Final = "http://docs.oasis-open.org/wss/oasis-wss-SwAProfile-1.1#Attachment-Content-Only"
+TYPE_ATTACHMENT_CONTENT_ONLY: Final = (
+    "http://docs.oasis-open.org/wss/oasis-wss-SwAProfile-1.1#Attachment-Content-Only"
+)
 ALG_AES128_GCM: Final = "http://www.w3.org/2009/xmlenc11#aes128-gcm"
 ALG_RSA_OAEP_XENC11: Final = "http://www.w3.org/2009/xmlenc11#rsa-oaep"
 ALG_MGF1_SHA256: Final = "http://www.w3.org/2009/xmlenc11#mgf1sha256"
@@ -63,7 +65,9 @@ VALUE_TYPE_PKCS7: Final = f"{_X509_PROFILE}#PKCS7"
 ENCODING_BASE64: Final = (
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 )
-TOKEN_TYPE_ENCRYPTED_KEY: Final = "http://docs.oasis-open.org/wss/oasis-wss-soap-message-security-1.1#EncryptedKey"
+TOKEN_TYPE_ENCRYPTED_KEY: Final = (  # a WSS token type URI, not a secret
+    "http://docs.oasis-open.org/wss/oasis-wss-soap-message-security-1.1#EncryptedKey"  # noqa: S105
+)
 
 # --- ebMS3 fixed values ----------------------------------------------------------------------
 EBMS_BASE: Final = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/"

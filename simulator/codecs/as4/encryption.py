@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from lxml import etree
 
 from simulator.codecs.as4 import constants as c
+from simulator.codecs.as4.dsig import first, sub
 from simulator.codecs.as4.envelope import element_id
 from simulator.codecs.as4.errors import EbmsError
 
@@ -39,15 +40,11 @@ _IV_BYTES = 12  # GCM nonce prefix (XML-Enc 1.1 §5.2.4)
 _OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
 
-def _sub(parent: etree._Element, tag: str, attrs: Mapping[str, str] | None = None, **kw: object) -> etree._Element:
-    return etree.SubElement(parent, tag, dict(attrs or {}), **kw)  # type: ignore[arg-type]
-
-
 def _security(envelope: etree._Element) -> etree._Element:
-    header = envelope.find(_HEADER)
+    header = first(envelope, _HEADER)
     if header is None:
         raise ValueError("envelope has no env:Header")
-    security = header.find(_SECURITY)
+    security = first(header, _SECURITY)
     if security is None:
         security = etree.Element(_SECURITY, nsmap={"wsse": c.NS_WSSE, "wsu": c.NS_WSU})
         security.set(_MUST_UNDERSTAND, "true")
@@ -55,18 +52,20 @@ def _security(envelope: etree._Element) -> etree._Element:
     return security
 
 
-def _encrypted_key(parent: etree._Element, recipient: x509.Certificate, wrapped: bytes, ek_id: str) -> etree._Element:
+def _encrypted_key(
+    parent: etree._Element, recipient: x509.Certificate, wrapped: bytes, ek_id: str
+) -> etree._Element:
     ek = etree.Element(_X + "EncryptedKey", {"Id": ek_id}, nsmap={"xenc": c.NS_XENC})
-    method = _sub(ek, _X + "EncryptionMethod", {"Algorithm": c.ALG_RSA_OAEP_XENC11})
-    _sub(method, _DS + "DigestMethod", {"Algorithm": c.ALG_SHA256}, nsmap={"ds": c.NS_DS})
-    _sub(method, f"{{{c.NS_XENC11}}}MGF", {"Algorithm": c.ALG_MGF1_SHA256}, nsmap={"xenc11": c.NS_XENC11})
-    key_info = _sub(ek, _DS + "KeyInfo", nsmap={"ds": c.NS_DS})
-    serial = _sub(_sub(_sub(key_info, _STR), _DS + "X509Data"), _DS + "X509IssuerSerial")
-    _sub(serial, _DS + "X509IssuerName").text = recipient.issuer.rfc4514_string()
-    _sub(serial, _DS + "X509SerialNumber").text = str(recipient.serial_number)
-    _sub(_sub(ek, _X + "CipherData"), _X + "CipherValue").text = base64.b64encode(wrapped).decode("ascii")
+    method = sub(ek, _X + "EncryptionMethod", {"Algorithm": c.ALG_RSA_OAEP_XENC11})
+    sub(method, _DS + "DigestMethod", {"Algorithm": c.ALG_SHA256}, {"ds": c.NS_DS})
+    sub(method, f"{{{c.NS_XENC11}}}MGF", {"Algorithm": c.ALG_MGF1_SHA256}, {"xenc11": c.NS_XENC11})
+    key_info = sub(ek, _DS + "KeyInfo", None, {"ds": c.NS_DS})
+    serial = sub(sub(sub(key_info, _STR), _DS + "X509Data"), _DS + "X509IssuerSerial")
+    sub(serial, _DS + "X509IssuerName").text = recipient.issuer.rfc4514_string()
+    sub(serial, _DS + "X509SerialNumber").text = str(recipient.serial_number)
+    sub(sub(ek, _X + "CipherData"), _X + "CipherValue").text = base64.b64encode(wrapped).decode("ascii")
     parent.insert(0, ek)
-    return _sub(ek, _X + "ReferenceList")
+    return sub(ek, _X + "ReferenceList")
 
 
 def encrypt_attachments(
@@ -100,21 +99,19 @@ def encrypt_attachments(
     position = 1  # EncryptedData go right after the EncryptedKey, before any signature
     for cid, plaintext in parts.items():
         ed_id = element_id("ED", seed + "|" + cid)
-        _sub(reference_list, _X + "DataReference", {"URI": "#" + ed_id})
+        sub(reference_list, _X + "DataReference", {"URI": "#" + ed_id})
         attrs = {"Id": ed_id, "Type": c.TYPE_ATTACHMENT_CONTENT_ONLY}
         if mime_types and cid in mime_types:
             attrs["MimeType"] = mime_types[cid]
         data = etree.Element(_X + "EncryptedData", attrs, nsmap={"xenc": c.NS_XENC})
-        _sub(data, _X + "EncryptionMethod", {"Algorithm": c.ALG_AES128_GCM})
-        token = _sub(
-            _sub(data, _DS + "KeyInfo", nsmap={"ds": c.NS_DS}),
-            _STR,
-            {f"{{{c.NS_WSSE11}}}TokenType": c.TOKEN_TYPE_ENCRYPTED_KEY},
-            nsmap={"wsse11": c.NS_WSSE11},
-        )
-        _sub(token, f"{{{c.NS_WSSE}}}Reference", {"URI": "#" + ek_id})
-        reference = _sub(_sub(data, _X + "CipherData"), _X + "CipherReference", {"URI": f"cid:{cid}"})
-        _sub(_sub(reference, _X + "Transforms"), _DS + "Transform", {"Algorithm": c.ALG_ATTACHMENT_CIPHERTEXT})
+        sub(data, _X + "EncryptionMethod", {"Algorithm": c.ALG_AES128_GCM})
+        key_info = sub(data, _DS + "KeyInfo", None, {"ds": c.NS_DS})
+        token_type = {f"{{{c.NS_WSSE11}}}TokenType": c.TOKEN_TYPE_ENCRYPTED_KEY}
+        token = sub(key_info, _STR, token_type, {"wsse11": c.NS_WSSE11})
+        sub(token, f"{{{c.NS_WSSE}}}Reference", {"URI": "#" + ek_id})
+        reference = sub(sub(data, _X + "CipherData"), _X + "CipherReference", {"URI": f"cid:{cid}"})
+        transform = {"Algorithm": c.ALG_ATTACHMENT_CIPHERTEXT}
+        sub(sub(reference, _X + "Transforms"), _DS + "Transform", transform)
         security.insert(position, data)
         position += 1
         iv = iv_source(_IV_BYTES)
@@ -123,7 +120,12 @@ def encrypt_attachments(
 
 
 def encrypt_attachment(
-    envelope: etree._Element, cid: str, content: bytes, *, recipient: x509.Certificate, mime_type: str | None = None
+    envelope: etree._Element,
+    cid: str,
+    content: bytes,
+    *,
+    recipient: x509.Certificate,
+    mime_type: str | None = None,
 ) -> bytes:
     """Single-part convenience form of :func:`encrypt_attachments`."""
     types = {cid: mime_type} if mime_type else None
@@ -131,9 +133,8 @@ def encrypt_attachment(
 
 
 def is_encrypted(envelope: etree._Element) -> bool:
-    header = next(envelope.iterchildren(_HEADER), None)
-    security = next(header.iterchildren(_SECURITY), None) if header is not None else None
-    return security is not None and next(security.iterchildren(_X + "EncryptedKey"), None) is not None
+    """True when the Security header carries an xenc:EncryptedKey (WSS SwA §5.5)."""
+    return first(envelope, _HEADER, _SECURITY, _X + "EncryptedKey") is not None
 
 
 def _fail(detail: str) -> EbmsError:
@@ -141,20 +142,24 @@ def _fail(detail: str) -> EbmsError:
 
 
 def _unwrap_key(ek: etree._Element, key: rsa.RSAPrivateKey) -> bytes:
-    method = ek.find(_X + "EncryptionMethod")
+    """RSA-OAEP key transport with the xenc11 parameters of eDelivery AS4 (policy: EBMS:0103)."""
+    method = first(ek, _X + "EncryptionMethod")
     algorithm = method.get("Algorithm") if method is not None else None
-    if algorithm != c.ALG_RSA_OAEP_XENC11 or method is None:
-        raise EbmsError("EBMS:0103", f"key transport {algorithm!r} not accepted; xenc11#rsa-oaep required")
-    digest = method.find(_DS + "DigestMethod")
-    mgf = method.find(f"{{{c.NS_XENC11}}}MGF")
-    if digest is None or digest.get("Algorithm") != c.ALG_SHA256 or mgf is None or mgf.get("Algorithm") != c.ALG_MGF1_SHA256:
+    if method is None or algorithm != c.ALG_RSA_OAEP_XENC11:
+        raise EbmsError("EBMS:0103", f"key transport {algorithm!r} refused; xenc11#rsa-oaep required")
+    digest = first(method, _DS + "DigestMethod")
+    mgf = first(method, f"{{{c.NS_XENC11}}}MGF")
+    digest_ok = digest is not None and digest.get("Algorithm") == c.ALG_SHA256
+    if not digest_ok or mgf is None or mgf.get("Algorithm") != c.ALG_MGF1_SHA256:
         raise EbmsError("EBMS:0103", "RSA-OAEP must use SHA-256 and MGF1-SHA-256 (eDelivery AS4)")
-    value = ek.find(f"{_X}CipherData/{_X}CipherValue")
+    value = first(ek, _X + "CipherData", _X + "CipherValue")
+    text = "".join((value.text or "").split()) if value is not None else ""
     try:
-        wrapped = base64.b64decode("".join((value.text or "").split()) if value is not None else "", validate=True)
-        return key.decrypt(wrapped, _OAEP)
+        return key.decrypt(base64.b64decode(text, validate=True), _OAEP)
     except (binascii.Error, ValueError):
-        raise _fail("the content key cannot be decrypted with our key (encrypted for another certificate?)") from None
+        raise _fail(
+            "the content key cannot be decrypted with our key (encrypted for another certificate?)"
+        ) from None
 
 
 def decrypt_attachments(
@@ -166,11 +171,10 @@ def decrypt_attachments(
     or unreadable EncryptedData/CipherReference, a part that is not in the message, a GCM tag that
     does not verify. Algorithms outside the profile give EBMS:0103.
     """
-    header = envelope.find(_HEADER)
-    security = header.find(_SECURITY) if header is not None else None
+    security = first(envelope, _HEADER, _SECURITY)
     if security is None:
         return dict(attachments)
-    keys = security.findall(_X + "EncryptedKey")
+    keys = list(security.iterchildren(_X + "EncryptedKey"))
     if not keys:
         return dict(attachments)
     if key is None:
@@ -183,16 +187,16 @@ def decrypt_attachments(
             data = data_by_id.get((ref.get("URI") or "").removeprefix("#"))
             if data is None:
                 raise _fail(f"DataReference {ref.get('URI')!r} names no xenc:EncryptedData")
-            method = data.find(_X + "EncryptionMethod")
+            method = first(data, _X + "EncryptionMethod")
             if method is None or method.get("Algorithm") != c.ALG_AES128_GCM:
                 raise EbmsError("EBMS:0103", "content encryption must be AES-128-GCM (ICD Annex 2)")
-            cipher_ref = data.find(f"{_X}CipherData/{_X}CipherReference")
+            cipher_ref = first(data, _X + "CipherData", _X + "CipherReference")
             uri = cipher_ref.get("URI", "") if cipher_ref is not None else ""
             if not uri.startswith("cid:") or uri[4:] not in attachments:
-                raise _fail(f"EncryptedData {data.get('Id')!r} does not reference a MIME part of the message")
+                raise _fail(f"EncryptedData {data.get('Id')!r} references no MIME part of the message")
             blob = attachments[uri[4:]]
             try:
                 out[uri[4:]] = cipher.decrypt(blob[:_IV_BYTES], blob[_IV_BYTES:], None)
             except (InvalidTag, ValueError):
-                raise _fail(f"{uri}: authentication tag does not verify (tampered ciphertext or wrong key)") from None
+                raise _fail(f"{uri}: GCM tag does not verify (tampered ciphertext or wrong key)") from None
     return out

@@ -207,7 +207,9 @@ def _must_understand(messaging: etree._Element) -> None:
         raise EbmsError("EBMS:0009", 'eb:Messaging must carry env:mustUnderstand="true" (ebMS3 §5.2.1)')
 
 
-def parse_envelope(root: etree._Element, attachment_ids: Collection[str], envelope_bytes: bytes = b"") -> ParsedEnvelope:
+def parse_envelope(
+    root: etree._Element, attachment_ids: Collection[str], envelope_bytes: bytes = b""
+) -> ParsedEnvelope:
     """Check the SOAP/ebMS packaging of ``root`` and extract the header (EBMS:0009 unless noted).
 
     Rules: SOAP 1.2 only (ICD Annex 2 PMode[1].Protocol.SOAPVersion); exactly one Header and Body;
@@ -218,7 +220,9 @@ def parse_envelope(root: etree._Element, attachment_ids: Collection[str], envelo
     """
     if root.tag != _ENVELOPE:
         if root.tag == f"{{{NS_SOAP11}}}Envelope":
-            raise EbmsError("EBMS:0009", "SOAP 1.1 envelope; the ICS2 profile requires SOAP 1.2 (ICD Annex 2)")
+            raise EbmsError(
+                "EBMS:0009", "SOAP 1.1 envelope; the ICS2 profile requires SOAP 1.2 (ICD Annex 2)"
+            )
         raise EbmsError("EBMS:0009", f"root element {root.tag!r} is not a SOAP 1.2 Envelope")
     children = [c for c in root if isinstance(c.tag, str)]
     if len(children) != 2 or children[0].tag != _HEADER or children[1].tag != _BODY:
@@ -229,7 +233,9 @@ def parse_envelope(root: etree._Element, attachment_ids: Collection[str], envelo
     direct = [el for el in all_messaging if el.getparent() is header]
     if len(all_messaging) > 1:
         where = ", ".join(root.getroottree().getpath(el) for el in all_messaging)
-        raise EbmsError("EBMS:0009", f"{len(all_messaging)} eb:Messaging elements ({where}); exactly one allowed")
+        raise EbmsError(
+            "EBMS:0009", f"{len(all_messaging)} eb:Messaging elements ({where}); exactly one allowed"
+        )
     if not direct:
         raise EbmsError("EBMS:0009", "no eb:Messaging header block directly under env:Header")
     messaging = direct[0]
@@ -260,7 +266,7 @@ def parse_envelope(root: etree._Element, attachment_ids: Collection[str], envelo
         if attachment_ids:
             raise EbmsError(
                 "EBMS:0007",
-                f"a SignalMessage carries no payloads, yet {len(attachment_ids)} MIME attachment(s) came with it",
+                f"a SignalMessage carries no payloads, yet {len(attachment_ids)} MIME attachment(s) came",
                 message.message_id,
             )
     return ParsedEnvelope(root, header, body, messaging, message)
@@ -271,7 +277,9 @@ def _check_part_references(um: UserMessage, attachment_ids: Collection[str]) -> 
     referenced: set[str] = set()
     for part in um.part_infos:
         if part.content_id in referenced:
-            raise EbmsError("EBMS:0009", f"two PartInfo elements reference cid:{part.content_id}", um.message_id)
+            raise EbmsError(
+                "EBMS:0009", f"two PartInfo elements reference cid:{part.content_id}", um.message_id
+            )
         referenced.add(part.content_id)
         if part.content_id not in attachment_ids:
             raise EbmsError(
@@ -282,7 +290,7 @@ def _check_part_references(um: UserMessage, attachment_ids: Collection[str]) -> 
         if part.compression_type and not part.mime_type:
             raise EbmsError(
                 "EBMS:0009",
-                f"PartInfo cid:{part.content_id} is compressed but has no {PROPERTY_MIME_TYPE} property (AS4 §3.1)",
+                f"PartInfo cid:{part.content_id} is compressed but has no {PROPERTY_MIME_TYPE} (AS4 §3.1)",
                 um.message_id,
             )
     unreferenced = sorted(set(attachment_ids) - referenced)

@@ -28,6 +28,8 @@ from simulator.codecs.as4.model import (
 
 __all__ = ["parse_signal_message", "parse_timestamp", "parse_user_message", "text_of"]
 
+_EB = f"{{{NS_EB}}}"
+_EB_LEN = len(_EB)
 _SUB_CODE = re.compile(r"^\s*([A-Z]\d{3})\s*:\s*(.*)$", re.DOTALL)
 _NR_REFERENCE = etree.ETXPath(
     f"{{{NS_EBBP}}}NonRepudiationInformation/{{{NS_EBBP}}}MessagePartNRInformation/{{{NS_DS}}}Reference"
@@ -38,26 +40,41 @@ def text_of(el: etree._Element) -> str:
     return (el.text or "").strip()
 
 
-def _one(parent: etree._Element, name: str, path: str, ref: str | None = None) -> etree._Element:
-    found = list(parent.iterchildren(f"{{{NS_EB}}}{name}"))
-    if len(found) != 1:
-        problem = "missing" if not found else f"repeated {len(found)} times"
-        raise EbmsError("EBMS:0009", f"{path}/eb:{name} is {problem} (ebMS3 §5.2)", ref)
-    return found[0]
+class _Kids:
+    """The eb: children of one header element, grouped by local name in a single pass."""
 
+    __slots__ = ("groups", "path", "ref")
 
-def _optional(parent: etree._Element, name: str, path: str, ref: str | None = None) -> etree._Element | None:
-    found = list(parent.iterchildren(f"{{{NS_EB}}}{name}"))
-    if len(found) > 1:
-        raise EbmsError("EBMS:0009", f"{path}/eb:{name} is repeated {len(found)} times (ebMS3 §5.2)", ref)
-    return found[0] if found else None
+    def __init__(self, parent: etree._Element, path: str, ref: str | None = None) -> None:
+        self.path = path
+        self.ref = ref
+        self.groups: dict[str, list[etree._Element]] = {}
+        for child in parent:
+            tag = child.tag
+            if isinstance(tag, str) and tag.startswith(_EB):
+                self.groups.setdefault(tag[_EB_LEN:], []).append(child)
 
+    def one(self, name: str) -> etree._Element:
+        found = self.groups.get(name, ())
+        if len(found) != 1:
+            problem = "missing" if not found else f"repeated {len(found)} times"
+            raise EbmsError("EBMS:0009", f"{self.path}/eb:{name} is {problem} (ebMS3 §5.2)", self.ref)
+        return found[0]
 
-def _required_text(parent: etree._Element, name: str, path: str, ref: str | None = None) -> str:
-    value = text_of(_one(parent, name, path, ref))
-    if not value:
-        raise EbmsError("EBMS:0009", f"{path}/eb:{name} is empty", ref)
-    return value
+    def optional(self, name: str) -> etree._Element | None:
+        found = self.groups.get(name, ())
+        if len(found) > 1:
+            raise EbmsError("EBMS:0009", f"{self.path}/eb:{name} is repeated {len(found)} times", self.ref)
+        return found[0] if found else None
+
+    def text(self, name: str) -> str:
+        value = text_of(self.one(name))
+        if not value:
+            raise EbmsError("EBMS:0009", f"{self.path}/eb:{name} is empty", self.ref)
+        return value
+
+    def sub(self, name: str) -> _Kids:
+        return _Kids(self.one(name), f"{self.path}/eb:{name}", self.ref)
 
 
 def parse_timestamp(text: str, ref: str | None = None) -> datetime:
@@ -70,22 +87,22 @@ def parse_timestamp(text: str, ref: str | None = None) -> datetime:
 
 
 def _message_info(unit: etree._Element, path: str) -> tuple[str, datetime, str | None]:
-    info = _one(unit, "MessageInfo", path)
-    message_id = _required_text(info, "MessageId", f"{path}/eb:MessageInfo")
-    timestamp = parse_timestamp(_required_text(info, "Timestamp", f"{path}/eb:MessageInfo", message_id), message_id)
-    ref_el = _optional(info, "RefToMessageId", f"{path}/eb:MessageInfo", message_id)
+    info = _Kids(unit, path).sub("MessageInfo")
+    message_id = info.text("MessageId")
+    info.ref = message_id
+    timestamp = parse_timestamp(info.text("Timestamp"), message_id)
+    ref_el = info.optional("RefToMessageId")
     ref = text_of(ref_el) if ref_el is not None else None
     return message_id, timestamp, ref or None
 
 
-def _party(parties: etree._Element, name: str, ref: str) -> PartyRef:
-    path = f"eb:UserMessage/eb:PartyInfo/eb:{name}"
-    holder = _one(parties, name, "eb:UserMessage/eb:PartyInfo", ref)
-    party_el = _one(holder, "PartyId", path, ref)
+def _party(parties: _Kids, name: str) -> PartyRef:
+    holder = parties.sub(name)
+    party_el = holder.one("PartyId")
     party_id = text_of(party_el)
     if not party_id:
-        raise EbmsError("EBMS:0009", f"{path}/eb:PartyId is empty", ref)
-    return PartyRef(party_id, party_el.get("type"), _required_text(holder, "Role", path, ref))
+        raise EbmsError("EBMS:0009", f"{holder.path}/eb:PartyId is empty", parties.ref)
+    return PartyRef(party_id, party_el.get("type"), holder.text("Role"))
 
 
 def _properties(holder: etree._Element | None, path: str, ref: str) -> dict[str, str]:
@@ -100,8 +117,8 @@ def _properties(holder: etree._Element | None, path: str, ref: str) -> dict[str,
     return props
 
 
-def _part_infos(user: etree._Element, ref: str) -> tuple[PartInfo, ...]:
-    payload_info = _optional(user, "PayloadInfo", "eb:UserMessage", ref)
+def _part_infos(user: _Kids, ref: str) -> tuple[PartInfo, ...]:
+    payload_info = user.optional("PayloadInfo")
     if payload_info is None:
         return ()
     parts: list[PartInfo] = []
@@ -116,11 +133,11 @@ def _part_infos(user: etree._Element, ref: str) -> tuple[PartInfo, ...]:
         if not href.startswith("cid:"):
             raise EbmsError(
                 "EBMS:0011",
-                f"PartInfo href {href!r} is not a cid: reference; external payloads must not be used (ICD §4.2.5)",
+                f"PartInfo href {href!r} is not a cid: reference; external payloads are banned (ICD §4.2.5)",
                 ref,
             )
         path = f"eb:PartInfo[@href='{href}']/eb:PartProperties"
-        properties = _properties(_optional(info, "PartProperties", path, ref), path, ref)
+        properties = _properties(_Kids(info, path, ref).optional("PartProperties"), path, ref)
         parts.append(PartInfo(href[4:].strip(), properties))
     return tuple(parts)
 
@@ -128,33 +145,34 @@ def _part_infos(user: etree._Element, ref: str) -> tuple[PartInfo, ...]:
 def parse_user_message(user: etree._Element) -> UserMessage:
     """eb:UserMessage (ebMS3 §5.2.2, ICD §4.2.1-4.2.5) to a :class:`UserMessage`."""
     message_id, timestamp, ref_to = _message_info(user, "eb:UserMessage")
-    parties = _one(user, "PartyInfo", "eb:UserMessage", message_id)
-    collab = _one(user, "CollaborationInfo", "eb:UserMessage", message_id)
-    path = "eb:UserMessage/eb:CollaborationInfo"
-    agreement = _one(collab, "AgreementRef", path, message_id)
+    kids = _Kids(user, "eb:UserMessage", message_id)
+    parties = kids.sub("PartyInfo")
+    collab = kids.sub("CollaborationInfo")
+    agreement = collab.one("AgreementRef")
     if not text_of(agreement):
-        raise EbmsError("EBMS:0009", f"{path}/eb:AgreementRef is empty (required by ICD §4.2.3.1)", message_id)
-    service = _one(collab, "Service", path, message_id)
+        raise EbmsError("EBMS:0009", f"{collab.path}/eb:AgreementRef is empty (ICD §4.2.3.1)", message_id)
+    service = collab.one("Service")
     if not text_of(service):
-        raise EbmsError("EBMS:0009", f"{path}/eb:Service is empty", message_id)
-    conversation = _optional(collab, "ConversationId", path, message_id)
-    props = _optional(user, "MessageProperties", "eb:UserMessage", message_id)
+        raise EbmsError("EBMS:0009", f"{collab.path}/eb:Service is empty", message_id)
+    conversation = collab.optional("ConversationId")
     return UserMessage(
         message_id=message_id,
         timestamp=timestamp,
-        from_party=_party(parties, "From", message_id),
-        to_party=_party(parties, "To", message_id),
+        from_party=_party(parties, "From"),
+        to_party=_party(parties, "To"),
         agreement_ref=text_of(agreement),
         agreement_type=agreement.get("type"),
         service=text_of(service),
         service_type=service.get("type"),
-        action=_required_text(collab, "Action", path, message_id),
+        action=collab.text("Action"),
         # ICD §4.2.3.4: ConversationId is ignored by the TI; an absent one reads as "1".
         conversation_id=text_of(conversation) if conversation is not None else "1",
         ref_to_message_id=ref_to,
         mpc=user.get("mpc"),
-        part_infos=_part_infos(user, message_id),
-        message_properties=_properties(props, "eb:MessageProperties", message_id),
+        part_infos=_part_infos(kids, message_id),
+        message_properties=_properties(
+            kids.optional("MessageProperties"), "eb:MessageProperties", message_id
+        ),
     )
 
 
@@ -186,10 +204,14 @@ def _nr_reference(ref: etree._Element) -> NrReference:
     method = ref.find(f"{{{NS_DS}}}DigestMethod")
     value = ref.find(f"{{{NS_DS}}}DigestValue")
     try:
-        digest = base64.b64decode("".join((value.text or "").split()) if value is not None else "", validate=True)
+        digest = base64.b64decode(
+            "".join((value.text or "").split()) if value is not None else "", validate=True
+        )
     except (binascii.Error, ValueError):
         digest = b""  # an unreadable digest never matches; check_receipt_matches reports it
-    return NrReference(ref.get("URI") or "", method.get("Algorithm", "") if method is not None else "", digest)
+    return NrReference(
+        ref.get("URI") or "", method.get("Algorithm", "") if method is not None else "", digest
+    )
 
 
 def parse_signal_message(signal: etree._Element, envelope_bytes: bytes = b"") -> InboundMessage:
@@ -214,7 +236,9 @@ def parse_signal_message(signal: etree._Element, envelope_bytes: bytes = b"") ->
     elif receipts:
         kind = "receipt"
         if not ref_to:
-            raise EbmsError("EBMS:0009", "a Receipt must carry eb:RefToMessageId (ebMS3 §5.2.3.3)", message_id)
+            raise EbmsError(
+                "EBMS:0009", "a Receipt must carry eb:RefToMessageId (ebMS3 §5.2.3.3)", message_id
+            )
         references = tuple(_nr_reference(ref) for ref in _NR_REFERENCE(receipts[0]))
     else:
         kind = "error"

@@ -39,8 +39,21 @@ from simulator.codecs.as4.model import (
     SignatureInfo,
     UserMessage,
 )
-from simulator.codecs.as4.wss import TokenKind, first, sign_envelope, signature_references, verify_envelope
-from simulator.codecs.mime import MimeError, MimePart, build_multipart_related, parse_content_type, parse_multipart_related
+from simulator.codecs.as4.wss import (
+    PKIPATH,
+    TokenKind,
+    first,
+    sign_envelope,
+    signature_references,
+    verify_envelope,
+)
+from simulator.codecs.mime import (
+    MimeError,
+    MimePart,
+    build_multipart_related,
+    parse_content_type,
+    parse_multipart_related,
+)
 from simulator.codecs.xmlsafe import DecompressionRefused, XmlRefused, gunzip_limited, parse_xml
 
 __all__ = ["UnpackLimits", "pack_signal", "pack_user_message", "sent_references", "unpack"]
@@ -73,7 +86,7 @@ def pack_user_message(
     gzip_payloads: bool = True,
     encrypt_for: x509.Certificate | None = None,
     sign_body: bool = True,
-    token: TokenKind = "pkipath",
+    token: TokenKind = PKIPATH,
 ) -> tuple[str, bytes]:
     """Build a SwA message: returns (Content-Type header value, body).
 
@@ -117,7 +130,7 @@ def pack_signal(
     key: rsa.RSAPrivateKey | None = None,
     chain: Sequence[x509.Certificate] | None = None,
     sign_body: bool = True,
-    token: TokenKind = "pkipath",
+    token: TokenKind = PKIPATH,
 ) -> tuple[str, bytes]:
     """A signal as a plain SOAP 1.2 message (no attachments): (Content-Type, envelope bytes)."""
     root = build_signal_envelope(signal)
@@ -154,7 +167,9 @@ def _split(content_type: str, body: bytes, limits: UnpackLimits) -> tuple[bytes,
     )
 
 
-def _payloads(um: UserMessage, attachments: dict[str, bytes], limits: UnpackLimits) -> tuple[PayloadPart, ...]:
+def _payloads(
+    um: UserMessage, attachments: dict[str, bytes], limits: UnpackLimits
+) -> tuple[PayloadPart, ...]:
     """Decompress each part (AS4 §3.1): failure or a bomb is EBMS:0303; sizes per ICD §4.2.6."""
     budget = limits.max_uncompressed_bytes
     out: list[PayloadPart] = []
@@ -162,21 +177,30 @@ def _payloads(um: UserMessage, attachments: dict[str, bytes], limits: UnpackLimi
         raw = attachments[info.content_id]
         compression = info.compression_type
         if compression is not None and compression != c.GZIP_MEDIA_TYPE:
-            raise EbmsError("EBMS:0303", f"cid:{info.content_id}: CompressionType {compression!r} is not application/gzip")
+            raise EbmsError(
+                "EBMS:0303", f"cid:{info.content_id}: CompressionType {compression!r} is not application/gzip"
+            )
         if compression is None:
             content = raw
             if len(content) > budget:
-                raise EbmsError("EBMS:0010", f"cid:{info.content_id}: payload exceeds {limits.max_uncompressed_bytes} bytes")
+                raise EbmsError(
+                    "EBMS:0010",
+                    f"cid:{info.content_id}: payload exceeds {limits.max_uncompressed_bytes} bytes",
+                )
         else:
             try:
                 content = gunzip_limited(raw, max_bytes=budget)
             except DecompressionRefused as exc:
                 detail = f"cid:{info.content_id}: {exc.reason}"
                 if exc.limit_exceeded:
-                    detail += f" (payloads are limited to {limits.max_uncompressed_bytes} bytes uncompressed, ICD §4.2.6)"
+                    detail += f" (limit {limits.max_uncompressed_bytes} bytes uncompressed, ICD §4.2.6)"
                 raise EbmsError("EBMS:0303", detail) from None
         budget -= len(content)
-        out.append(PayloadPart(info.content_id, content, info.mime_type, compression is not None, dict(info.properties)))
+        out.append(
+            PayloadPart(
+                info.content_id, content, info.mime_type, compression is not None, dict(info.properties)
+            )
+        )
     return tuple(out)
 
 
@@ -187,7 +211,8 @@ def _verify(root: etree._Element, attachments: dict[str, bytes], um: UserMessage
         if unsigned:
             raise EbmsError(
                 "EBMS:0103",
-                "payload part(s) not covered by the signature: " + ", ".join(f"cid:{cid}" for cid in unsigned)
+                "payload part(s) not covered by the signature: "
+                + ", ".join(f"cid:{cid}" for cid in unsigned)
                 + " (every attachment must be signed, ICD Annex 5)",
             )
     return signature
@@ -197,7 +222,7 @@ def unpack(
     content_type: str,
     body: bytes,
     *,
-    limits: UnpackLimits = UnpackLimits(),  # noqa: B008 - frozen, immutable default
+    limits: UnpackLimits = UnpackLimits(),
     decrypt_key: rsa.RSAPrivateKey | None = None,
 ) -> InboundMessage:
     """Read a received AS4 message completely or raise :class:`EbmsError` (see module docstring).
@@ -205,7 +230,9 @@ def unpack(
     Errors raised after the MessageId is known carry it as ``ref_to_message_id``.
     """
     if len(body) > limits.max_compressed_bytes + limits.max_envelope_bytes:
-        raise EbmsError("EBMS:0010", f"message of {len(body)} bytes exceeds the configured size limits (ICD §4.2.6)")
+        raise EbmsError(
+            "EBMS:0010", f"message of {len(body)} bytes exceeds the configured size limits (ICD §4.2.6)"
+        )
     envelope_bytes, attachments = _split(content_type, body, limits)
     try:
         root = parse_xml(envelope_bytes, max_bytes=limits.max_envelope_bytes)

@@ -22,8 +22,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from simulator.codecs.as4.constants import NS_DS
 from simulator.codecs.as4.errors import EbmsError
 from simulator.codecs.as4.message import pack_signal
-from simulator.codecs.as4.model import ErrorEntry, ErrorSignal, InboundMessage, NrReference, PullRequest, Receipt
-from simulator.codecs.as4.wss import TokenKind
+from simulator.codecs.as4.model import (
+    ErrorEntry,
+    ErrorSignal,
+    InboundMessage,
+    NrReference,
+    PullRequest,
+    Receipt,
+)
+from simulator.codecs.as4.wss import PKIPATH, TokenKind
 from simulator.codecs.xmlsafe import XmlRefused, parse_xml
 
 __all__ = [
@@ -43,7 +50,7 @@ def build_receipt(
     message_id: str,
     timestamp: datetime,
     sign_body: bool = True,
-    token: TokenKind = "pkipath",
+    token: TokenKind = PKIPATH,
 ) -> bytes:
     """Signed NRR receipt for ``inbound`` (a verified, signed message); returns envelope bytes.
 
@@ -97,7 +104,7 @@ def build_pull_request(
     chain: Sequence[x509.Certificate],
     message_id: str,
     timestamp: datetime,
-    token: TokenKind = "pkipath",
+    token: TokenKind = PKIPATH,
 ) -> bytes:
     """Signed PullRequest for ``mpc`` (ICD §4.3.3); returns envelope bytes."""
     return pack_signal(PullRequest(message_id, timestamp, mpc), key=key, chain=chain, token=token)[1]
@@ -134,7 +141,9 @@ def check_receipt_matches(
     if receipt.kind != "receipt":
         return [f"expected a Receipt signal, received a {receipt.kind} message"]
     if sent_message_id is not None and receipt.ref_to_message_id != sent_message_id:
-        problems.append(f"RefToMessageId {receipt.ref_to_message_id!r} is not the sent MessageId {sent_message_id!r}")
+        problems.append(
+            f"RefToMessageId {receipt.ref_to_message_id!r} is not the sent MessageId {sent_message_id!r}"
+        )
     if receipt.signature is None:
         problems.append("the receipt is not signed (non-repudiation receipts must be signed)")
     elif not receipt.signature.covers_body:

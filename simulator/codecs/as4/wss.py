@@ -14,8 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
-import threading
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Literal
@@ -28,14 +26,33 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from simulator.codecs.as4 import constants as c
+from simulator.codecs.as4.dsig import (
+    c14n,
+    check_reference,
+    first,
+    id_index,
+    prefix_list,
+    serialised_references,
+    sub,
+)
 from simulator.codecs.as4.envelope import element_id
 from simulator.codecs.as4.errors import EbmsError
 from simulator.codecs.as4.model import SignatureInfo
 from simulator.codecs.as4.pkipath import PkiPathError, decode_pkipath, encode_pkipath, load_certificate
 
-__all__ = ["TokenKind", "c14n", "first", "sign_envelope", "signature_references", "verify_envelope"]
+__all__ = [
+    "PKIPATH",
+    "TokenKind",
+    "c14n",
+    "first",
+    "sign_envelope",
+    "signature_references",
+    "verify_envelope",
+]
 
 TokenKind = Literal["pkipath", "leaf-only", "x509v3"]
+PKIPATH: TokenKind = "pkipath"
+_TOKEN_KINDS: tuple[TokenKind, ...] = ("pkipath", "leaf-only", "x509v3")
 
 _DS = f"{{{c.NS_DS}}}"
 _HEADER = f"{{{c.NS_SOAP12}}}Header"
@@ -46,72 +63,36 @@ _BST = f"{{{c.NS_WSSE}}}BinarySecurityToken"
 _STR = f"{{{c.NS_WSSE}}}SecurityTokenReference"
 _MUST_UNDERSTAND = f"{{{c.NS_SOAP12}}}mustUnderstand"
 _INCLUSIVE = f"{{{c.NS_EXC_C14N}}}InclusiveNamespaces"
-_ID_ATTRIBUTES = etree.XPath("//@wsu:Id | //@Id | //@ID", namespaces={"wsu": c.NS_WSU})
-_TRANSFORM_ALGS = etree.XPath("ds:Transforms/ds:Transform/@Algorithm", namespaces={"ds": c.NS_DS})
-_REFERENCES = etree.XPath("ds:SignedInfo/ds:Reference", namespaces={"ds": c.NS_DS})
 _PADDING = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
-
-
-_primed = threading.local()
-
-
-def _prime_prefixes(prefixes: Sequence[str]) -> None:
-    """Make sure lxml honours ``inclusive_ns_prefixes`` for trees built through the API.
-
-    lxml looks each InclusiveNamespaces prefix up in the thread's libxml2 string dictionary and
-    silently drops prefixes it has never interned - which happens for a prefix that so far only
-    appeared in ``nsmap`` of API-built elements, never in parsed text. Parsing a tiny document
-    that uses the prefix interns it once per thread, so sender and receiver canonicalise alike.
-    """
-    done: set[str] = _primed.__dict__.setdefault("prefixes", set())
-    for prefix in prefixes:
-        if prefix not in done and prefix != "#default":
-            etree.fromstring(f'<{prefix}:p xmlns:{prefix}="urn:icssim:prime"/>'.encode())
-            done.add(prefix)
-
-
-def c14n(element: etree._Element, prefixes: Sequence[str] = ()) -> bytes:
-    """Exclusive XML C14N 1.0 without comments of ``element`` in its document context."""
-    if prefixes:
-        _prime_prefixes(prefixes)
-    return etree.tostring(
-        element, method="c14n", exclusive=True, with_comments=False, inclusive_ns_prefixes=list(prefixes) or None
-    )
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _sub(parent: etree._Element, tag: str, attrs: Mapping[str, str] | None = None, **kw: object) -> etree._Element:
-    return etree.SubElement(parent, tag, dict(attrs or {}), **kw)  # type: ignore[arg-type]
-
-
-def _soap_prefix(envelope: etree._Element) -> str:
-    return envelope.prefix or "#default"
-
-
 def _add_reference(signed_info: etree._Element, uri: str, transform: str, digest: bytes) -> None:
-    ref = _sub(signed_info, _DS + "Reference", {"URI": uri})
-    transforms = _sub(ref, _DS + "Transforms")
-    _sub(transforms, _DS + "Transform", {"Algorithm": transform})
-    _sub(ref, _DS + "DigestMethod", {"Algorithm": c.ALG_SHA256})
-    _sub(ref, _DS + "DigestValue").text = _b64(digest)
+    ref = sub(signed_info, _DS + "Reference", {"URI": uri})
+    sub(sub(ref, _DS + "Transforms"), _DS + "Transform", {"Algorithm": transform})
+    sub(ref, _DS + "DigestMethod", {"Algorithm": c.ALG_SHA256})
+    sub(ref, _DS + "DigestValue").text = _b64(digest)
 
 
 def _token(chain: Sequence[x509.Certificate], token: TokenKind) -> tuple[str, bytes]:
-    if token == "pkipath":
-        return c.VALUE_TYPE_PKIPATH, encode_pkipath(chain)
-    if token == "leaf-only":  # the most common trader error (ICD §4.6.2 FAQ), still a valid PkiPath
-        return c.VALUE_TYPE_PKIPATH, encode_pkipath(chain[:1])
-    if token == "x509v3":  # "SHOULD NOT be used" (ICD §4.6.2); for faulty-client variants
+    """(ValueType, DER) of the BinarySecurityToken for the requested kind (ICD §4.6.2 Table 11).
+
+    "leaf-only" (the commonest trader error, ICD §4.6.2 FAQ) is still a valid 1-element PkiPath;
+    "x509v3" (a token type that "SHOULD NOT be used") exists for faulty-client variants.
+    """
+    if token not in _TOKEN_KINDS:
+        raise ValueError(f"unknown token kind {token!r}")
+    if token == _TOKEN_KINDS[2]:
         return c.VALUE_TYPE_X509V3, chain[0].public_bytes(Encoding.DER)
-    raise ValueError(f"unknown token kind {token!r}")
+    return c.VALUE_TYPE_PKIPATH, encode_pkipath(chain if token == _TOKEN_KINDS[0] else chain[:1])
 
 
 def _security_header(header: etree._Element) -> etree._Element:
-    security = header.find(_SECURITY)
+    security = first(header, _SECURITY)
     if security is None:
         security = etree.Element(_SECURITY, nsmap={"wsse": c.NS_WSSE, "wsu": c.NS_WSU})
         security.set(_MUST_UNDERSTAND, "true")
@@ -126,7 +107,7 @@ def sign_envelope(
     chain: Sequence[x509.Certificate],
     attachments: Mapping[str, bytes] | None = None,
     sign_body: bool = True,
-    token: TokenKind = "pkipath",
+    token: TokenKind = PKIPATH,
 ) -> etree._Element:
     """Sign ``envelope`` in place (ICD §4.6.2, Annex 6 layout) and return the ds:Signature element.
 
@@ -142,17 +123,17 @@ def sign_envelope(
     if header is None or body is None or messaging is None:
         raise ValueError("envelope lacks env:Header/eb:Messaging or env:Body")
     seed = messaging.get(c.WSU_ID) or element_id("id", "messaging")
-    prefix = _soap_prefix(envelope)
+    prefix = envelope.prefix or "#default"
     security = _security_header(header)
     value_type, token_der = _token(chain, token)
     bst_id = element_id("X509", seed)
-    bst = _sub(security, _BST, {"EncodingType": c.ENCODING_BASE64, "ValueType": value_type, c.WSU_ID: bst_id})
-    bst.text = _b64(token_der)
-    signature = _sub(security, _DS + "Signature", {"Id": element_id("SIG", seed)}, nsmap={"ds": c.NS_DS})
-    signed_info = _sub(signature, _DS + "SignedInfo")
-    method = _sub(signed_info, _DS + "CanonicalizationMethod", {"Algorithm": c.ALG_EXC_C14N})
-    _sub(method, _INCLUSIVE, {"PrefixList": prefix}, nsmap={"ec": c.NS_EXC_C14N})
-    _sub(signed_info, _DS + "SignatureMethod", {"Algorithm": c.ALG_RSA_SHA256})
+    bst_attrs = {"EncodingType": c.ENCODING_BASE64, "ValueType": value_type, c.WSU_ID: bst_id}
+    sub(security, _BST, bst_attrs).text = _b64(token_der)
+    signature = sub(security, _DS + "Signature", {"Id": element_id("SIG", seed)}, {"ds": c.NS_DS})
+    signed_info = sub(signature, _DS + "SignedInfo")
+    method = sub(signed_info, _DS + "CanonicalizationMethod", {"Algorithm": c.ALG_EXC_C14N})
+    sub(method, _INCLUSIVE, {"PrefixList": prefix}, {"ec": c.NS_EXC_C14N})
+    sub(signed_info, _DS + "SignatureMethod", {"Algorithm": c.ALG_RSA_SHA256})
     targets = [messaging, body] if sign_body else [messaging]
     for target in targets:
         if not target.get(c.WSU_ID):
@@ -160,37 +141,28 @@ def sign_envelope(
         digest = hashlib.sha256(c14n(target)).digest()
         _add_reference(signed_info, "#" + target.get(c.WSU_ID, ""), c.ALG_EXC_C14N, digest)
     for cid, content in (attachments or {}).items():
-        _add_reference(signed_info, f"cid:{cid}", c.ALG_ATTACHMENT_CONTENT_SIGNATURE, hashlib.sha256(content).digest())
+        digest = hashlib.sha256(content).digest()
+        _add_reference(signed_info, f"cid:{cid}", c.ALG_ATTACHMENT_CONTENT_SIGNATURE, digest)
     value = key.sign(c14n(signed_info, [prefix]), _PADDING, _SHA256)
-    _sub(signature, _DS + "SignatureValue").text = _b64(value)
-    key_info = _sub(signature, _DS + "KeyInfo", {"Id": element_id("KI", seed)})
-    str_el = _sub(
-        key_info,
-        _STR,
-        {c.WSU_ID: element_id("STR", seed), f"{{{c.NS_WSSE11}}}TokenType": value_type},
-        nsmap={"wsse11": c.NS_WSSE11},
-    )
-    _sub(str_el, f"{{{c.NS_WSSE}}}Reference", {"URI": "#" + bst_id, "ValueType": value_type})
+    sub(signature, _DS + "SignatureValue").text = _b64(value)
+    key_info = sub(signature, _DS + "KeyInfo", {"Id": element_id("KI", seed)})
+    str_attrs = {c.WSU_ID: element_id("STR", seed), f"{{{c.NS_WSSE11}}}TokenType": value_type}
+    str_el = sub(key_info, _STR, str_attrs, {"wsse11": c.NS_WSSE11})
+    sub(str_el, f"{{{c.NS_WSSE}}}Reference", {"URI": "#" + bst_id, "ValueType": value_type})
     return signature
 
 
 def signature_references(envelope: etree._Element) -> tuple[bytes, ...]:
     """The ds:Reference elements of a (sent) signed envelope, serialised for NRR comparison."""
     signature = first(envelope, _HEADER, _SECURITY, _DS + "Signature")
-    return tuple(c14n(ref) for ref in _REFERENCES(signature)) if signature is not None else ()
+    signed_info = first(signature, _DS + "SignedInfo")
+    if signed_info is None:
+        return ()
+    return tuple(c14n(ref) for ref in signed_info.iterchildren(_DS + "Reference"))
 
 
 def _fail(code: str, detail: str) -> EbmsError:
     return EbmsError(code, detail)
-
-
-def first(parent: etree._Element | None, *path: str) -> etree._Element | None:
-    """First child matching each tag of ``path`` in turn (iterchildren: faster than find())."""
-    for tag in path:
-        if parent is None:
-            return None
-        parent = next(parent.iterchildren(tag), None)
-    return parent
 
 
 def _only(parent: etree._Element, tag: str, what: str, code: str = "EBMS:0101") -> etree._Element:
@@ -200,87 +172,40 @@ def _only(parent: etree._Element, tag: str, what: str, code: str = "EBMS:0101") 
     return found[0]
 
 
-def _id_index(envelope: etree._Element) -> dict[str, etree._Element]:
-    """Every Id-like attribute value to its element; a duplicate is a wrapping attempt (EBMS:0101)."""
-    index: dict[str, etree._Element] = {}
-    for value in _ID_ATTRIBUTES(envelope):
-        element = value.getparent()
-        if value in index and index[value] is not element:
-            raise _fail("EBMS:0101", f"duplicate id {value!r}: ambiguous reference target (signature wrapping?)")
-        index[str(value)] = element
-    return index
-
-
-def _prefix_list(method: etree._Element) -> list[str]:
-    inclusive = first(method, _INCLUSIVE)
-    return (inclusive.get("PrefixList") or "").split() if inclusive is not None else []
-
-
 @lru_cache(maxsize=512)
-def _token_material(value_type: str, der: bytes) -> tuple[tuple[x509.Certificate, ...], rsa.RSAPublicKey | None]:
+def _token_material(
+    value_type: str, text: str
+) -> tuple[tuple[x509.Certificate, ...], rsa.RSAPublicKey | None]:
+    """Chain (leaf first) and RSA key of a BST, cached by its base64 text (same sender, every message)."""
+    try:
+        der = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise PkiPathError("BinarySecurityToken is not valid base64") from None
     chain = decode_pkipath(der) if value_type == c.VALUE_TYPE_PKIPATH else (load_certificate(der),)
     key = chain[0].public_key()
     return chain, key if isinstance(key, rsa.RSAPublicKey) else None
 
 
-def _resolve_token(signature: etree._Element, ids: Mapping[str, etree._Element]) -> tuple[str, bytes]:
-    """KeyInfo/SecurityTokenReference/Reference -> BinarySecurityToken (ICD §4.6.2: MUST be used)."""
+def _resolve_token(signature: etree._Element, ids: Mapping[str, etree._Element]) -> tuple[str, str]:
+    """KeyInfo/SecurityTokenReference/Reference -> BinarySecurityToken (ICD §4.6.2: MUST be used).
+
+    Returns (ValueType, base64 text). Only X509PKIPathv1 and X509v3 tokens are read (the latter
+    so a faulty client gets a precise verdict from the caller rather than a blanket refusal).
+    """
     key_info = _only(signature, _DS + "KeyInfo", "ds:KeyInfo", "EBMS:0103")
     token_ref = first(key_info, _STR, f"{{{c.NS_WSSE}}}Reference")
     uri = token_ref.get("URI", "") if token_ref is not None else ""
     if not uri.startswith("#"):
-        raise _fail("EBMS:0103", "KeyInfo must reference the BinarySecurityToken (wsse:Reference URI='#…'), ICD §4.6.2")
+        raise _fail("EBMS:0103", "KeyInfo must reference the BinarySecurityToken (ICD §4.6.2)")
     bst = ids.get(uri[1:])
     if bst is None or bst.tag != _BST:
         raise _fail("EBMS:0101", f"KeyInfo reference {uri} does not resolve to a wsse:BinarySecurityToken")
     value_type = bst.get("ValueType", "")
     if value_type not in (c.VALUE_TYPE_PKIPATH, c.VALUE_TYPE_X509V3):
-        raise _fail("EBMS:0103", f"BinarySecurityToken ValueType {value_type!r} not accepted; use X509PKIPathv1")
+        raise _fail("EBMS:0103", f"BinarySecurityToken ValueType {value_type!r} refused; use X509PKIPathv1")
     if bst.get("EncodingType", c.ENCODING_BASE64) != c.ENCODING_BASE64:
         raise _fail("EBMS:0103", "BinarySecurityToken EncodingType must be Base64Binary")
-    try:
-        return value_type, base64.b64decode("".join((bst.text or "").split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise _fail("EBMS:0101", "BinarySecurityToken is not valid base64") from None
-
-
-def _check_reference(
-    ref: etree._Element, ids: Mapping[str, etree._Element], attachments: Mapping[str, bytes]
-) -> tuple[str, str]:
-    """Check one ds:Reference's policy and digest; returns (URI, target description)."""
-    uri = ref.get("URI")
-    if uri is None:
-        raise _fail("EBMS:0101", "ds:Reference without URI cannot be resolved")
-    transforms = [str(alg) for alg in _TRANSFORM_ALGS(ref)]
-    method = _only(ref, _DS + "DigestMethod", "ds:DigestMethod").get("Algorithm")
-    if method != c.ALG_SHA256:
-        raise _fail("EBMS:0103", f"reference {uri}: digest algorithm {method!r} not allowed; SHA-256 required")
-    try:
-        expected = base64.b64decode("".join((_only(ref, _DS + "DigestValue", "ds:DigestValue").text or "").split()))
-    except (binascii.Error, ValueError):
-        raise _fail("EBMS:0101", f"reference {uri}: DigestValue is not base64") from None
-    if uri.startswith("#"):
-        if transforms != [c.ALG_EXC_C14N]:
-            raise _fail("EBMS:0103", f"reference {uri}: transforms {transforms} not allowed; exactly exc-c14n")
-        target = ids.get(uri[1:])
-        if target is None:
-            raise _fail("EBMS:0101", f"reference {uri} does not resolve to any element")
-        transform = first(ref, _DS + "Transforms", _DS + "Transform")
-        actual = hashlib.sha256(c14n(target, _prefix_list(transform) if transform is not None else [])).digest()
-        what = f"{uri} ({etree.QName(target).localname})"
-    elif uri.startswith("cid:"):
-        if transforms != [c.ALG_ATTACHMENT_CONTENT_SIGNATURE]:
-            raise _fail("EBMS:0103", f"reference {uri}: only the Attachment-Content-Signature-Transform is allowed")
-        content = attachments.get(uri[4:])
-        if content is None:
-            raise _fail("EBMS:0101", f"reference {uri} names no MIME part of the message")
-        actual = hashlib.sha256(content).digest()
-        what = f"{uri} (attachment)"
-    else:
-        raise _fail("EBMS:0101", f"reference {uri!r} cannot be resolved: only '#id' and 'cid:' are accepted")
-    if not hmac.compare_digest(actual, expected):
-        raise _fail("EBMS:0101", f"digest mismatch for reference {what}: content changed after signing")
-    return uri, what
+    return value_type, bst.text or ""
 
 
 def verify_envelope(envelope: etree._Element, attachments: Mapping[str, bytes]) -> SignatureInfo:
@@ -294,36 +219,43 @@ def verify_envelope(envelope: etree._Element, attachments: Mapping[str, bytes]) 
     header = first(envelope, _HEADER)
     securities = list(header.iterchildren(_SECURITY)) if header is not None else []
     if len(securities) != 1:
-        raise _fail("EBMS:0103", "no wsse:Security header" if not securities else "more than one wsse:Security header")
+        raise _fail(
+            "EBMS:0103", "no wsse:Security header" if not securities else "several wsse:Security headers"
+        )
     signatures = list(securities[0].iterchildren(_DS + "Signature"))
     if len(signatures) != 1:
-        raise _fail("EBMS:0103", "no ds:Signature in wsse:Security" if not signatures else "more than one ds:Signature")
+        raise _fail(
+            "EBMS:0103", "no ds:Signature in wsse:Security" if not signatures else "several ds:Signature"
+        )
     signature = signatures[0]
     signed_info = _only(signature, _DS + "SignedInfo", "ds:SignedInfo")
     c14n_method = _only(signed_info, _DS + "CanonicalizationMethod", "ds:CanonicalizationMethod")
-    if c14n_method.get("Algorithm") != c.ALG_EXC_C14N:
-        raise _fail("EBMS:0103", f"canonicalization {c14n_method.get('Algorithm')!r} not allowed; exc-c14n required")
+    if (c14n_alg := c14n_method.get("Algorithm")) != c.ALG_EXC_C14N:
+        raise _fail("EBMS:0103", f"canonicalization {c14n_alg!r} refused; exc-c14n required (ICD Annex 6)")
     sig_alg = _only(signed_info, _DS + "SignatureMethod", "ds:SignatureMethod").get("Algorithm", "")
     if sig_alg != c.ALG_RSA_SHA256:
-        raise _fail("EBMS:0103", f"signature algorithm {sig_alg!r} not allowed; rsa-sha256 required (ICD Annex 2)")
-    ids = _id_index(envelope)
-    value_type, token_der = _resolve_token(signature, ids)
+        raise _fail(
+            "EBMS:0103", f"signature algorithm {sig_alg!r} refused; rsa-sha256 required (ICD Annex 2)"
+        )
+    ids = id_index(envelope)
+    value_type, token_text = _resolve_token(signature, ids)
     try:
-        chain, public_key = _token_material(value_type, token_der)
+        chain, public_key = _token_material(value_type, token_text)
     except PkiPathError as exc:
-        raise _fail("EBMS:0101", f"BinarySecurityToken is not a valid {value_type.rsplit('#', 1)[-1]}: {exc}") from None
+        raise _fail("EBMS:0101", f"unreadable {value_type.rsplit('#', 1)[-1]} token: {exc}") from None
     if public_key is None:
         raise _fail("EBMS:0103", "the signing certificate does not hold an RSA key (rsa-sha256 required)")
-    references = _REFERENCES(signature)
+    references = list(signed_info.iterchildren(_DS + "Reference"))
     if not references:
         raise _fail("EBMS:0103", "ds:SignedInfo has no ds:Reference")
-    uris = [_check_reference(ref, ids, attachments)[0] for ref in references]
+    uris = [check_reference(ref, ids, attachments) for ref in references]
     messaging = first(header, _MESSAGING)
     if messaging is None or "#" + messaging.get(c.WSU_ID, "\0") not in uris:
         raise _fail("EBMS:0103", "eb:Messaging is not covered by the signature (AS4 §5.1.4, ICD Annex 5)")
+    canonical = c14n(signed_info, prefix_list(c14n_method))
+    value_text = _only(signature, _DS + "SignatureValue", "ds:SignatureValue").text or ""
     try:
-        value = base64.b64decode("".join((_only(signature, _DS + "SignatureValue", "ds:SignatureValue").text or "").split()))
-        public_key.verify(value, c14n(signed_info, _prefix_list(c14n_method)), _PADDING, _SHA256)
+        public_key.verify(base64.b64decode("".join(value_text.split())), canonical, _PADDING, _SHA256)
     except (binascii.Error, ValueError, InvalidSignature):
         raise _fail("EBMS:0101", _bad_signature_detail(chain, value_type)) from None
     body = first(envelope, _BODY)
@@ -334,7 +266,7 @@ def verify_envelope(envelope: etree._Element, attachments: Mapping[str, bytes]) 
         covers_messaging=True,
         covers_body=body is not None and "#" + body.get(c.WSU_ID, "\0") in uris,
         covers_attachments=all(cid in covered for cid in attachments),
-        references=tuple(c14n(ref) for ref in references),
+        references=serialised_references(signed_info, canonical, references),
         digest_algorithms=(c.ALG_SHA256,),
         signature_algorithm=sig_alg,
         token_type=value_type,

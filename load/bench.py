@@ -1,0 +1,223 @@
+"""`make bench`: the simulator's throughput against its own ceiling, measured side by side in one run.
+
+(a) ceiling  - the same server stack (gunicorn gthread, TLS, required client certificates) answering a
+               trivial endpoint over the same persistent mutual-TLS connections;
+(b) pipeline - distinct pre-signed IE3F32 filings over those connections; a filing counts only when a
+               valid signed receipt came back (checked after the timed window: signature, NRR digests,
+               RefToMessageId) and the simulator journaled and registered it.
+Prints both rates, their ratio, p50/p99 receipt latency, the server's peak and start/end memory; the
+last line is one JSON object. Targets (2 cores): >= 800 filings/s, p99 < 100 ms, memory flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from load.presign import SignedFiling, presign
+from scenarios.client.transport import MutualTlsTransport, client_tls_context
+from scenarios.pki import PkiFiles
+from scenarios.runner import LocalSimulator, register_parties
+from simulator.codecs.as4.errors import EbmsError
+from simulator.codecs.as4.message import unpack
+from simulator.codecs.as4.receipts import check_receipt_matches
+
+TRADERS = ("trader-a", "trader-b")
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    answers: dict[int, bytes] = field(default_factory=dict)  # filing index -> response body
+    failures: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def _server_processes(sim: LocalSimulator) -> list[psutil.Process]:
+    assert sim.process is not None
+    root = psutil.Process(sim.process.pid)
+    return [p for p in root.children(recursive=True) if "trader" in " ".join(p.cmdline())]
+
+
+def _rss_mb(processes: Sequence[psutil.Process]) -> float:
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
+
+
+def _drive(phase: Phase, transports: list[MutualTlsTransport], duration: float, total: int,
+           send: Callable[[MutualTlsTransport, int], bytes], record: bool, lanes: int = 1) -> None:
+    """Each connection has its own thread. Connection i serves lane i % lanes (a trader: filings are
+    spread round-robin over traders, and each goes over a connection of its own trader); the threads
+    of one lane share an index counter; everyone stops at the deadline."""
+    locks = [threading.Lock() for _ in range(lanes)]
+    counters = [iter(range(lane, total, lanes)) for lane in range(lanes)]
+    deadline = time.perf_counter() + duration
+
+    def worker(transport: MutualTlsTransport, lane: int) -> None:
+        while time.perf_counter() < deadline:
+            with locks[lane]:
+                index = next(counters[lane], None)
+            if index is None:
+                return
+            started = time.perf_counter()
+            try:
+                body = send(transport, index)
+            except OSError:
+                phase.failures += 1
+                continue
+            phase.latencies.append(time.perf_counter() - started)
+            if record:
+                phase.answers[index] = body
+
+    threads = [threading.Thread(target=worker, args=(t, i % lanes)) for i, t in enumerate(transports)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    phase.elapsed = time.perf_counter() - began
+
+
+def _valid_receipts(phase: Phase, filings: list[SignedFiling]) -> int:
+    valid = 0
+    for index, body in phase.answers.items():
+        filing = filings[index]
+        try:
+            answer = unpack("application/soap+xml", body)
+        except EbmsError:
+            continue
+        if answer.kind == "receipt" and not check_receipt_matches(
+                answer, filing.references, sent_message_id=filing.message_id):
+            valid += 1
+    return valid
+
+
+def run(args: argparse.Namespace) -> dict[str, float | int]:
+    work = Path(args.var_dir or tempfile.mkdtemp(prefix="icssim-bench-"))
+    sim = LocalSimulator(work, Path(args.pki_dir) if args.pki_dir else None,
+                         extra_args=("--workers", str(args.workers)) if args.workers else ())
+    print(f"starting the simulator in {work} ...", flush=True)
+    control = sim.start()
+    try:
+        pki = PkiFiles.load(Path(args.pki_dir) if args.pki_dir else work / "pki")
+        register_parties(control, pki, TRADERS)
+        count = int(args.duration * args.max_rate) + 1000
+        print(f"pre-signing {count} distinct IE3F32 filings (client side, not timed) ...", flush=True)
+        started = time.perf_counter()
+        filings = presign(pki, TRADERS, count)
+        print(f"  signed in {time.perf_counter() - started:.1f}s", flush=True)
+        transports = []
+        for i in range(args.connections):
+            files = pki.trader(TRADERS[i % len(TRADERS)])
+            context = client_tls_context(pki.trust_bundle, files.tls_cert, files.tls_key)
+            transports.append(MutualTlsTransport(f"{sim.trader_url}/ics2/as4", context))
+        health = [MutualTlsTransport(f"{sim.trader_url}/health", client_tls_context(
+            pki.trust_bundle, pki.trader(TRADERS[i % 2]).tls_cert, pki.trader(TRADERS[i % 2]).tls_key))
+            for i in range(args.connections)]
+
+        def trivial(transport: MutualTlsTransport, _index: int) -> bytes:
+            return transport.get().body
+
+        ceiling = Phase("ceiling")
+        _drive(Phase("warm-up"), health, 2.0, 10**9, trivial, record=False)
+        _drive(ceiling, health, args.ceiling_seconds, 10**9, trivial, record=False)
+
+        def send(transport: MutualTlsTransport, index: int) -> bytes:
+            filing = filings[index]
+            return transport.post(filing.content_type, filing.body).body
+
+        servers = _server_processes(sim)
+        rss_start = _rss_mb(servers)
+        samples: list[float] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.wait(1.0):
+                samples.append(_rss_mb(servers))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        pipeline = Phase("pipeline")
+        # One thread per connection of each trader; the shared counter hands out filings in order.
+        _drive(pipeline, transports, args.duration, len(filings), send, record=True, lanes=len(TRADERS))
+        stop.set()
+        sampler.join()
+        rss_end = _rss_mb(servers)
+        for transport in transports + health:
+            transport.close()
+        print("checking every receipt and the simulator's register ...", flush=True)
+        valid = _valid_receipts(pipeline, filings)
+        registered = control.ics2_ens_stats().get("registered", 0)
+        journaled = sum(c["count"] for c in control.journal_stats()
+                        if c["direction"] == "in" and c["kind"] == "user" and c["verdict"] == "accepted")
+        counted = min(valid, registered, journaled)
+    finally:
+        sim.stop()
+    filings_per_s = counted / pipeline.elapsed if pipeline.elapsed else 0.0
+    result: dict[str, float | int] = {
+        "filings_per_s": round(filings_per_s, 1),
+        "ceiling_per_s": round(ceiling.rate, 1),
+        "ratio": round(filings_per_s / ceiling.rate, 3) if ceiling.rate else 0.0,
+        "p50_ms": round(pipeline.percentile(0.50), 1),
+        "p99_ms": round(pipeline.percentile(0.99), 1),
+        "server_rss_mb": round(max([rss_start, rss_end, *samples]), 1),
+        "rss_start_mb": round(rss_start, 1),
+        "rss_end_mb": round(rss_end, 1),
+        "filings_sent": len(pipeline.latencies),
+        "filings_counted": counted,
+        "transport_failures": pipeline.failures,
+        "seconds": round(pipeline.elapsed, 1),
+    }
+    print(f"\nceiling (trivial endpoint, same mTLS stack): {ceiling.rate:8.1f} req/s "
+          f"(p50 {ceiling.percentile(0.5):.1f} ms, p99 {ceiling.percentile(0.99):.1f} ms)")
+    print(f"full pipeline (signed IE3F32 -> receipt):     {filings_per_s:8.1f} filings/s "
+          f"(p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms)")
+    print(f"ratio pipeline/ceiling: {result['ratio']}")
+    print(f"counted {counted} of {len(pipeline.latencies)} sent: {valid} valid receipts, {registered} "
+          f"registered, {journaled} journaled; transport failures {pipeline.failures}")
+    print(f"server memory (trader workers): start {rss_start:.1f} MB, end {rss_end:.1f} MB, "
+          f"peak {result['server_rss_mb']} MB over {len(samples)} samples")
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m load.bench", description=__doc__)
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_SECONDS", 60)))
+    parser.add_argument("--ceiling-seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--max-rate", type=float, default=1500.0, help="filings/s to pre-sign for")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--var-dir")
+    parser.add_argument("--pki-dir")
+    args = parser.parse_args(argv)
+    result = run(args)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
