@@ -69,6 +69,17 @@ def _rss_mb(processes: Sequence[psutil.Process]) -> float:
     return total / 2**20
 
 
+def _cpu_seconds(processes: Sequence[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
+
+
 def _drive(phase: Phase, transports: list[MutualTlsTransport], duration: float, total: int,
            send: Callable[[MutualTlsTransport, int], bytes], record: bool, lanes: int = 1) -> None:
     """Each connection has its own thread. Connection i serves lane i % lanes (a trader: filings are
@@ -119,8 +130,10 @@ def _valid_receipts(phase: Phase, filings: list[SignedFiling]) -> int:
 
 def run(args: argparse.Namespace) -> dict[str, float | int]:
     work = Path(args.var_dir or tempfile.mkdtemp(prefix="icssim-bench-"))
-    sim = LocalSimulator(work, Path(args.pki_dir) if args.pki_dir else None,
-                         extra_args=("--workers", str(args.workers)) if args.workers else ())
+    extra: tuple[str, ...] = ("--threads", str(args.threads))
+    if args.workers:
+        extra += ("--workers", str(args.workers))
+    sim = LocalSimulator(work, Path(args.pki_dir) if args.pki_dir else None, extra_args=extra)
     print(f"starting the simulator in {work} ...", flush=True)
     control = sim.start()
     try:
@@ -153,6 +166,8 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
 
         servers = _server_processes(sim)
         rss_start = _rss_mb(servers)
+        cpu_start = _cpu_seconds(servers)
+        own_start = time.process_time()
         samples: list[float] = []
         stop = threading.Event()
 
@@ -167,6 +182,9 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
         _drive(pipeline, transports, args.duration, len(filings), send, record=True, lanes=len(TRADERS))
         stop.set()
         sampler.join()
+        server_cpu = (_cpu_seconds(servers) - cpu_start) / pipeline.elapsed
+        per_process = [round(_cpu_seconds([p]) / 1, 1) for p in servers]
+        client_cpu = (time.process_time() - own_start) / pipeline.elapsed
         rss_end = _rss_mb(servers)
         for transport in transports + health:
             transport.close()
@@ -198,6 +216,8 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
     print(f"full pipeline (signed IE3F32 -> receipt):     {filings_per_s:8.1f} filings/s "
           f"(p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms)")
     print(f"ratio pipeline/ceiling: {result['ratio']}")
+    print(f"CPU during the pipeline phase: server {server_cpu:.2f} cores, load generator "
+          f"{client_cpu:.2f} cores (of {os.cpu_count()}); CPU seconds per server process {per_process}")
     print(f"counted {counted} of {len(pipeline.latencies)} sent: {valid} valid receipts, {registered} "
           f"registered, {journaled} journaled; transport failures {pipeline.failures}")
     print(f"server memory (trader workers): start {rss_start:.1f} MB, end {rss_end:.1f} MB, "
@@ -211,7 +231,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ceiling-seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--max-rate", type=float, default=1500.0, help="filings/s to pre-sign for")
-    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0, help="server workers (default: one per core)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per server worker")
     parser.add_argument("--var-dir")
     parser.add_argument("--pki-dir")
     args = parser.parse_args(argv)

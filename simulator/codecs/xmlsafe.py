@@ -130,6 +130,8 @@ def parse_xml(data: bytes, *, max_bytes: int = DEFAULT_MAX_XML_BYTES) -> etree._
         raise XmlRefused(_doctype_reason(declaration))
     try:
         root = etree.fromstring(bytes(data), _parser())
+    except XmlRefused:
+        raise  # from the resolver: an external subset or entity was requested
     except etree.XMLSyntaxError as exc:
         if "network entity" in str(exc):  # no_network stopped an external DTD or entity fetch
             raise XmlRefused(f"external DTD/entity reference refused (XXE guard): {exc}") from None

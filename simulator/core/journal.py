@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
+from simulator.core.fastsql import Prepared
 from simulator.core.store import Store, journal
 
 
@@ -53,14 +54,16 @@ class JournalEntry:
         }
 
 
-_INSERT = journal.insert()  # built once: values go as parameters, so the compiled form is reused
+_ROW_KEYS = ("profile", "direction", "channel", "kind", "verdict", "sim_at", "real_at", "message_id",
+             "ref_to_message_id", "action", "sender", "receiver", "queue", "correlation", "content_type",
+             "raw", "payload", "error_code", "detail", "peer_cert_sha256")
+_INSERT = Prepared(journal.insert(), _ROW_KEYS)  # compiled once; on the filing hot path
 
 
 def record(conn: Connection, entry: JournalEntry) -> int:
     """Insert one entry in the caller's transaction; returns its id."""
-    result = conn.execute(_INSERT, entry.row())
-    key = result.inserted_primary_key
-    return int(key[0]) if key else 0
+    row_id, _ = _INSERT.run(conn, entry.row())
+    return int(row_id or 0)
 
 
 def record_alone(store: Store, entry: JournalEntry) -> int:

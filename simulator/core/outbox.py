@@ -18,10 +18,14 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Connection
 
 from simulator.core.clock import iso
+from simulator.core.fastsql import Prepared
 from simulator.core.store import Store, outbox
 
 PRIORITY = {"A": 0, "B": 1, "C": 2}
-_INSERT = outbox.insert()
+_INSERT_KEYS = ("profile", "queue", "party", "message_id", "ref_to_message_id", "action", "priority",
+                "correlation", "payload", "meta", "state", "attempts", "created_at", "envelope",
+                "content_type", "signature_refs", "last_sent_at", "delivered_at", "detail")
+_INSERT = Prepared(outbox.insert(), _INSERT_KEYS)
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ def enqueue(
     correlation: str | None = None,
     meta: dict[str, Any] | None = None,
 ) -> None:
-    conn.execute(_INSERT, {
+    _INSERT.run(conn, {
         "profile": profile, "queue": queue, "party": party, "message_id": message_id,
         "ref_to_message_id": ref_to_message_id, "action": action, "priority": PRIORITY[priority],
         "correlation": correlation, "payload": payload, "meta": json.dumps(meta or {}),

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from simulator.codecs.xmlsafe import XmlRefused, parse_xml
 from simulator.core.clock import iso
+from simulator.core.fastsql import Prepared
 from simulator.ics2.catalogue import CatalogueEntry
 from simulator.ics2.models import ens
 from simulator.ics2.mrn import make_mrn
@@ -26,9 +27,10 @@ from simulator.ics2.replies import ReplyParties, build_ie3n99, build_ie3r01, par
 from simulator.ics2.rules import check_rules
 from simulator.ics2.validation import FunctionalError, SchemaSet
 
-
-_INSERT_ENS = ens.insert()
-_SET_MRN = update(ens).where(ens.c.id == bindparam("ens_id")).values(mrn=bindparam("mrn"))
+_INSERT_ENS = Prepared(ens.insert(), ("lrn", "mrn", "message_type", "sender", "declarant", "state",
+                                      "message_id", "journal_id", "agreement", "filed_at", "errors"))
+_SET_MRN = Prepared(update(ens).where(ens.c.id == bindparam("ens_id")).values(mrn=bindparam("new_mrn")),
+                    ("ens_id", "new_mrn"))
 
 
 @dataclass
@@ -94,7 +96,7 @@ class FilingDesk:
     ) -> Reply:
         """Register or reject inside the caller's transaction and build the one functional reply."""
         state = "registered" if assessment.accepted else "rejected"
-        result = conn.execute(_INSERT_ENS, {
+        sequence, _ = _INSERT_ENS.run(conn, {
             "lrn": assessment.lrn, "mrn": None, "message_type": assessment.message_type,
             "sender": sender, "declarant": assessment.declarant, "state": state,
             "message_id": message_id, "journal_id": journal_id, "agreement": agreement,
@@ -105,9 +107,8 @@ class FilingDesk:
             payload = build_ie3n99(lrn=assessment.lrn, errors=assessment.errors, rejected_at=now,
                                    parties=assessment.parties)
             return Reply("IE3N99", payload, assessment.lrn, None)
-        sequence = int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
-        mrn = make_mrn(now.year % 100, self._country, sequence)
-        conn.execute(_SET_MRN, {"ens_id": sequence, "mrn": mrn})
+        mrn = make_mrn(now.year % 100, self._country, int(sequence or 0))
+        _SET_MRN.run(conn, {"ens_id": sequence, "new_mrn": mrn})
         payload = build_ie3r01(lrn=assessment.lrn or "", mrn=mrn, registered_at=now,
                                specific_circumstance_indicator=assessment.circumstance or "F00",
                                parties=assessment.parties)

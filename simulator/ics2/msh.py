@@ -21,6 +21,7 @@ from datetime import datetime
 
 from cryptography import x509
 from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 
 from simulator.codecs.as4.errors import EbmsError
 from simulator.codecs.as4.message import UnpackLimits, unpack
@@ -30,10 +31,12 @@ from simulator.core import journal
 from simulator.core import outbox as outbox_api
 from simulator.core.clock import iso
 from simulator.core.context import SimContext
+from simulator.core.fastsql import Prepared
 from simulator.core.journal import JournalEntry
 from simulator.core.store import accepted_messages
+from simulator.core.store import journal as journal_table
 from simulator.ics2.delivery import SOAP_CT, C2tDelivery, HttpAnswer
-from simulator.ics2.filings import FilingDesk
+from simulator.ics2.filings import Assessment, FilingDesk
 from simulator.ics2.pmode import Route, c2t_mpc, check_user_message, party_eori, party_of_mpc
 from simulator.trust.material import SecurityMaterial
 from simulator.trust.registry import PartyRegistry, certificate_sha256
@@ -52,10 +55,16 @@ class Lookups:
     prior_receipt: bytes | None  # the receipt already given for this MessageId (duplicate)
 
 
-_ACCEPT = accepted_messages.insert()
-_PRIOR_RECEIPT = select(accepted_messages.c.receipt).where(
-    (accepted_messages.c.profile == bindparam("profile"))
-    & (accepted_messages.c.message_id == bindparam("message_id")))
+_ACCEPT = Prepared(accepted_messages.insert(), ("profile", "message_id", "journal_id",
+                                                "receipt_journal_id"))
+# The receipt given for a MessageId: answered again, byte for byte, to a duplicate (ebMS3 §6.2).
+_PRIOR_RECEIPT = Prepared(
+    select(journal_table.c.raw)
+    .select_from(accepted_messages.join(journal_table,
+                                        journal_table.c.id == accepted_messages.c.receipt_journal_id))
+    .where((accepted_messages.c.profile == bindparam("profile"))
+           & (accepted_messages.c.message_id == bindparam("message_id"))),
+    ("profile", "message_id"))
 
 
 @dataclass(frozen=True)
@@ -117,9 +126,8 @@ class Ics2Msh:
             tls_parties = self._registry.parties_for(caller.tls_sha256, "tls", conn)
             prior = None
             if inbound.kind == "user":
-                row = conn.execute(_PRIOR_RECEIPT, {"profile": PROFILE,
-                                                    "message_id": inbound.message_id}).first()
-                prior = bytes(row[0]) if row else None
+                _, rows = _PRIOR_RECEIPT.run(conn, {"profile": PROFILE, "message_id": inbound.message_id})
+                prior = bytes(rows[0][0]) if rows else None
         return Lookups(now, signer_parties, tls_parties, prior)
 
     # -- security ------------------------------------------------------------------------------------
@@ -172,27 +180,28 @@ class Ics2Msh:
         return self._accept(inbound, body, content_type, caller, now, route, assessment, payload)
 
     def _accept(self, inbound: InboundMessage, body: bytes, content_type: str, caller: Caller,
-                now: datetime, route: Route, assessment: object, payload: bytes | None) -> HttpAnswer:
-        from simulator.ics2.filings import Assessment
-
+                now: datetime, route: Route, assessment: Assessment | None,
+                payload: bytes | None) -> HttpAnswer:
+        """Sign the receipt, then commit message, registration, reply and receipt together."""
         um = inbound.user_message
         assert um is not None
         receipt_id = self.delivery.message_id("receipt", um.message_id)
         receipt = build_receipt(inbound, key=self._material.sealing_key, chain=self._material.sealing_chain,
                                 message_id=receipt_id, timestamp=now)
-        lrn = assessment.lrn if isinstance(assessment, Assessment) else None
-        with self._ctx.store.write() as conn:
-            row = conn.execute(_PRIOR_RECEIPT, {"profile": PROFILE, "message_id": um.message_id}).first()
-            if row is not None:  # lost the race to a concurrent copy of the same message
-                conn.rollback()
-                return self._duplicate(inbound, body, content_type, caller, now, bytes(row[0]))
+        lrn = assessment.lrn if assessment is not None else None
+
+        def store(conn: Connection) -> bytes | None:
+            """Returns the earlier receipt when a concurrent copy of this message won the race."""
+            _, rows = _PRIOR_RECEIPT.run(conn, {"profile": PROFILE, "message_id": um.message_id})
+            if rows:
+                return bytes(rows[0][0])
             journal_id = journal.record(conn, JournalEntry(
                 PROFILE, "in", "as4", "user", "accepted", iso(now), message_id=um.message_id,
                 action=um.action, sender=route.party_id, receiver=um.to_party.party_id,
                 correlation=lrn, content_type=content_type, raw=body, payload=payload,
                 peer_cert_sha256=caller.tls_sha256,
                 detail="ebMS test service (ping)" if route.entry is None else None))
-            if isinstance(assessment, Assessment):
+            if assessment is not None:
                 reply = self._desk.commit(conn, assessment, sender=route.party_id,
                                           message_id=um.message_id, journal_id=journal_id,
                                           agreement=route.agreement, now=now)
@@ -203,13 +212,17 @@ class Ics2Msh:
                     correlation=reply.mrn or reply.correlation,
                     meta={"agreement": route.agreement, "timestamp": iso(now), "lrn": reply.correlation},
                 )
-            journal.record(conn, JournalEntry(
+            receipt_journal_id = journal.record(conn, JournalEntry(
                 PROFILE, "out", "as4", "receipt", "sent", iso(now), message_id=receipt_id,
                 ref_to_message_id=um.message_id, sender=um.to_party.party_id, receiver=route.party_id,
                 correlation=lrn, content_type=SOAP_CT, raw=receipt))
-            conn.execute(_ACCEPT, {"profile": PROFILE, "message_id": um.message_id,
-                                   "journal_id": journal_id, "receipt": receipt,
-                                   "receipt_content_type": SOAP_CT})
+            _ACCEPT.run(conn, {"profile": PROFILE, "message_id": um.message_id, "journal_id": journal_id,
+                               "receipt_journal_id": receipt_journal_id})
+            return None
+
+        earlier = self._ctx.store.transact(store)
+        if earlier is not None:
+            return self._duplicate(inbound, body, content_type, caller, now, earlier)
         return HttpAnswer(200, SOAP_CT, receipt)
 
     def _duplicate(self, inbound: InboundMessage, body: bytes, content_type: str, caller: Caller,

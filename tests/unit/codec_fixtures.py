@@ -123,7 +123,7 @@ def filing(
 def payload_xml(size: int = 2048) -> bytes:
     """A UTF-8 XML business payload of about ``size`` bytes."""
     head = b'<?xml version="1.0" encoding="UTF-8"?><IE3F32 xmlns="urn:test:ics2"><LRN>LRN0001</LRN>'
-    items = []
+    items: list[bytes] = []
     n = 0
     while len(head) + sum(map(len, items)) < size - 20:
         items.append(f"<Item><Seq>{n}</Seq><Descr>Garden furniture, teak, item {n}</Descr></Item>".encode())
@@ -152,9 +152,19 @@ def signed_filing(
     who = who or identity()
     parts = attachments if attachments is not None else {"message": gzip.compress(payload_xml(), mtime=0)}
     infos = tuple(
-        PartInfo(cid, {c.PROPERTY_MIME_TYPE: "application/xml", c.PROPERTY_COMPRESSION_TYPE: c.GZIP_MEDIA_TYPE})
+        PartInfo(
+            cid, {c.PROPERTY_MIME_TYPE: "application/xml", c.PROPERTY_COMPRESSION_TYPE: c.GZIP_MEDIA_TYPE}
+        )
         for cid in parts
     )
     root = build_user_message_envelope(filing(part_infos=infos))
     sign_envelope(root, key=who.key, chain=who.chain, attachments=parts, **sign_options)
     return etree.fromstring(serialise(root)), parts
+
+
+#: An internal DTD subset with the "billion laughs" entity expansion (never expanded by us).
+BILLION_LAUGHS_DTD = (
+    b'<!DOCTYPE env:Envelope [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+)

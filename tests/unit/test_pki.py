@@ -58,6 +58,7 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
 
 # --- layout and manifest -----------------------------------------------------------------------------
 
+
 def test_manifest_lists_existing_files_relative_to_the_directory(pki: TestPki) -> None:
     manifest = json.loads((pki.directory / "manifest.json").read_text())
     assert manifest["version"] == 1
@@ -106,7 +107,8 @@ def test_ca_files(pki: TestPki) -> None:
     assert _issued_by(root, root)
     assert _issued_by(issuing, root)
     assert issuing.extensions.get_extension_for_class(x509.BasicConstraints).value == x509.BasicConstraints(
-        ca=True, path_length=0)
+        ca=True, path_length=0
+    )
     assert load_certificates(pki.ca.trust_bundle) == [root]
     assert load_certificates(pki.ca.chain) == [issuing, root]
     other = _leaf(pki.ca.other_root_cert)
@@ -122,9 +124,12 @@ def test_server_tls_certificate(pki: TestPki) -> None:
     names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert names.get_values_for_type(x509.DNSName) == ["localhost"]
     assert set(names.get_values_for_type(x509.IPAddress)) == {
-        ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")}
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("::1"),
+    }
     assert list(leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
-        ExtendedKeyUsageOID.SERVER_AUTH]
+        ExtendedKeyUsageOID.SERVER_AUTH
+    ]
     assert _issued_by(leaf, certs[1])
 
 
@@ -135,6 +140,7 @@ def test_simulator_sealing_chain(pki: TestPki) -> None:
 
 
 # --- every trader: a valid TLS client certificate, a sealing certificate with its condition ------------
+
 
 @pytest.mark.parametrize("spec", TRADERS, ids=lambda spec: spec.name)
 def test_trader_tls_client_certificate_is_valid(pki: TestPki, spec) -> None:
@@ -147,7 +153,8 @@ def test_trader_tls_client_certificate_is_valid(pki: TestPki, spec) -> None:
     leaf = certs[0]
     assert leaf.not_valid_before_utc <= NOW <= leaf.not_valid_after_utc
     assert list(leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
-        ExtendedKeyUsageOID.CLIENT_AUTH]
+        ExtendedKeyUsageOID.CLIENT_AUTH
+    ]
     assert load_private_key(trader.tls_key).public_key() == leaf.public_key()
 
 
@@ -204,6 +211,7 @@ def test_crl_lists_only_the_revoked_trader(pki: TestPki) -> None:
 
 # --- idempotency, partial regeneration, force --------------------------------------------------------
 
+
 def test_second_call_changes_no_byte(pki: TestPki, pki_copy: Path) -> None:
     before = _snapshot(pki_copy)
     again = init_test_pki(pki_copy, now=NOW + timedelta(hours=2))
@@ -228,8 +236,14 @@ def test_a_new_issuing_ca_reissues_everything_below_it(pki_copy: Path) -> None:
     assert after["ca/root.pem"] == before["ca/root.pem"]
     assert after["ca/other-root.pem"] == before["ca/other-root.pem"]
     assert after["traders/untrusted/sealing.pem"] == before["traders/untrusted/sealing.pem"]
-    for name in ("ca/issuing.pem", "ca/crl.pem", "server/tls.pem", "simulator/sealing.pem",
-                 "traders/trader-a/sealing.pem", "traders/untrusted/tls.pem"):
+    for name in (
+        "ca/issuing.pem",
+        "ca/crl.pem",
+        "server/tls.pem",
+        "simulator/sealing.pem",
+        "traders/trader-a/sealing.pem",
+        "traders/untrusted/tls.pem",
+    ):
         assert after[name] != before[name], name
 
 
@@ -260,6 +274,7 @@ def test_force_regenerates_everything(pki: TestPki, pki_copy: Path) -> None:
 
 # --- certificates for a first-time user --------------------------------------------------------------
 
+
 def test_issue_party_certificate_pair(pki: TestPki, tmp_path: Path) -> None:
     issued = issue_party_certificate(pki, name="acme", eori="SE5561234567", out_dir=tmp_path / "a", now=NOW)
     issuing, root = _leaf(pki.ca.issuing_cert), _leaf(pki.ca.root_cert)
@@ -270,8 +285,10 @@ def test_issue_party_certificate_pair(pki: TestPki, tmp_path: Path) -> None:
     assert load_private_key(issued.sealing_key).public_key() == sealing[0].public_key()
     tls = load_certificates(issued.tls_cert)
     assert tls[1:] == [issuing]
-    assert ExtendedKeyUsageOID.CLIENT_AUTH in tls[0].extensions.get_extension_for_class(
-        x509.ExtendedKeyUsage).value
+    assert (
+        ExtendedKeyUsageOID.CLIENT_AUTH
+        in tls[0].extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    )
     assert issued.tls_key.stat().st_mode & 0o777 == 0o600
 
 

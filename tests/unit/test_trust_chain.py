@@ -36,14 +36,23 @@ def _chain(path: Path) -> list[x509.Certificate]:
     return load_certificates(path)
 
 
-def _sign(subject: str, issuer: x509.Certificate, issuer_key: rsa.RSAPrivateKey, *, ca: bool,
-          path_length: int | None = None) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+def _sign(
+    subject: str,
+    issuer: x509.Certificate,
+    issuer_key: rsa.RSAPrivateKey,
+    *,
+    ca: bool,
+    path_length: int | None = None,
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, subject)]))
-        .issuer_name(issuer.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - timedelta(days=1)).not_valid_after(NOW + timedelta(days=30))
+        .issuer_name(issuer.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
         .sign(issuer_key, hashes.SHA256())
     )
@@ -51,6 +60,7 @@ def _sign(subject: str, issuer: x509.Certificate, issuer_key: rsa.RSAPrivateKey,
 
 
 # --- one verdict per condition --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("spec", TRADERS, ids=lambda spec: spec.name)
 def test_sealing_chain_of_each_trader(pki: TestPki, store: TrustStore, spec) -> None:
@@ -160,6 +170,7 @@ def test_wrong_key_usage_for_tls_client(pki: TestPki, store: TrustStore) -> None
 
 # --- the cache and time ---------------------------------------------------------------------------
 
+
 def test_cached_verdict_is_rechecked_against_at(pki: TestPki, store: TrustStore) -> None:
     chain = _chain(pki.trader("trader-a").sealing_chain)
     first = store.evaluate(chain, at=NOW, purpose="sealing")
@@ -201,6 +212,7 @@ def test_hot_path_throughput(pki: TestPki, store: TrustStore) -> None:
 
 # --- CRLs -----------------------------------------------------------------------------------------
 
+
 def test_crl_reload(pki: TestPki) -> None:
     chain = _chain(pki.trader("revoked").sealing_chain)
     crl = x509.load_pem_x509_crl(pki.ca.crl.read_bytes())
@@ -215,8 +227,10 @@ def test_crl_reload(pki: TestPki) -> None:
 def test_crl_reload_rereads_the_files(pki: TestPki, tmp_path: Path) -> None:
     crl_file = tmp_path / "crl.pem"
     empty = (
-        x509.CertificateRevocationListBuilder().issuer_name(_chain(pki.ca.issuing_cert)[0].subject)
-        .last_update(NOW - timedelta(hours=1)).next_update(NOW + timedelta(days=7))
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(_chain(pki.ca.issuing_cert)[0].subject)
+        .last_update(NOW - timedelta(hours=1))
+        .next_update(NOW + timedelta(days=7))
         .sign(load_private_key(pki.ca.issuing_key), hashes.SHA256())
     )
     crl_file.write_bytes(empty.public_bytes(Encoding.PEM))
@@ -240,10 +254,16 @@ def test_stale_crl_is_still_honoured_but_said_so(pki: TestPki, store: TrustStore
 def test_crl_not_signed_by_the_issuer_is_ignored(pki: TestPki) -> None:
     revoked = _chain(pki.trader("revoked").sealing_cert)[0]
     forged = (
-        x509.CertificateRevocationListBuilder().issuer_name(_chain(pki.ca.issuing_cert)[0].subject)
-        .last_update(NOW - timedelta(hours=1)).next_update(NOW + timedelta(days=7))
-        .add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(revoked.serial_number)
-                                 .revocation_date(NOW - timedelta(hours=1)).build())
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(_chain(pki.ca.issuing_cert)[0].subject)
+        .last_update(NOW - timedelta(hours=1))
+        .next_update(NOW + timedelta(days=7))
+        .add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(revoked.serial_number)
+            .revocation_date(NOW - timedelta(hours=1))
+            .build()
+        )
         .sign(load_private_key(pki.ca.other_root_key), hashes.SHA256())
     )
     store = TrustStore(load_certificates(pki.ca.trust_bundle), [forged])

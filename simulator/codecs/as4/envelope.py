@@ -22,7 +22,6 @@ from simulator.codecs.as4.constants import (
     NS_EBBP,
     NS_SOAP11,
     NS_SOAP12,
-    NS_WSSE,
     NS_WSU,
     NS_XML,
     PROPERTY_MIME_TYPE,
@@ -59,7 +58,6 @@ _MUST_UNDERSTAND = f"{{{NS_SOAP12}}}mustUnderstand"
 _MESSAGING = f"{{{NS_EB}}}Messaging"
 _USER_MESSAGE = f"{{{NS_EB}}}UserMessage"
 _SIGNAL_MESSAGE = f"{{{NS_EB}}}SignalMessage"
-_SECURITY = f"{{{NS_WSSE}}}Security"
 _ID_NAMESPACE = uuid.UUID("6f1c1d1e-3b1a-4f61-9a4e-1c5b2f0e9d21")
 
 

@@ -80,6 +80,8 @@ class _Kids:
 def parse_timestamp(text: str, ref: str | None = None) -> datetime:
     """xs:dateTime to an aware UTC datetime; ICD §4.2.1 makes the 'Z' optional (UTC implied)."""
     try:
+        if "T" not in text:  # fromisoformat would accept a bare date; xs:dateTime needs a time
+            raise ValueError(text)
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise EbmsError("EBMS:0009", f"eb:Timestamp {text!r} is not an xs:dateTime", ref) from None

@@ -1,0 +1,81 @@
+"""The happy path end to end with the reference client: filing -> receipt -> pull -> receipt back."""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from scenarios.simctl import SimControl
+from simulator.codecs.as4 import constants as as4c
+from tests.integration.conftest import SimHandle, describe, filing_payload
+
+pytestmark = pytest.mark.slow
+
+
+def test_filing_is_receipted_registered_pulled_and_acknowledged(sim: SimHandle, control: SimControl) -> None:
+    """ICD §4.3.1 / AS4 §5.1.8: a signed non-repudiation receipt acknowledging every signed part;
+    ICD §4.1.3.3: the IE3R01 is pulled from the trader's own MPC with RefToMessageId = the filing;
+    domain/ics2.md "Messages": IE3R01 carries the LRN and an MRN of exactly 18 characters;
+    domain/ics2.md "Receipts": the c2t message counts as delivered once a valid signed receipt comes back;
+    ICD §4.1.3.3: an empty MPC answers the warning EBMS:0006."""
+    trader = sim.pki.trader("trader-a")
+    client = sim.client("trader-a")
+    lrn = "RT0000000000000000001"
+    sent = client.send("IE3F32", filing_payload(trader.eori, lrn=lrn))
+
+    assert sent.http.status == 200
+    assert sent.receipt, f"expected a signed receipt, got {describe(sent.http)}"
+    assert sent.problems == [], sent.problems
+    assert sent.response is not None and sent.response.signature is not None
+    assert sent.response.ref_to_message_id == sent.message_id
+
+    registered = control.ics2_ens(message_id=sent.message_id)
+    assert len(registered) == 1, registered
+    ens = registered[0]
+    assert (ens["state"], ens["lrn"], ens["sender"]) == ("registered", lrn, trader.eori)
+    mrn = ens["mrn"]
+    assert isinstance(mrn, str) and len(mrn) == 18, mrn
+
+    pulled = client.pull()
+    assert pulled.problems == [], pulled.problems
+    message = pulled.user_message
+    assert message is not None, f"expected the IE3R01, got {describe(pulled.http)}"
+    um = message.user_message
+    assert um is not None
+    assert (um.service, um.action, um.ref_to_message_id) == (as4c.SERVICE_C2T, "IE3R01", sent.message_id)
+    assert (um.from_party.party_id, um.to_party.party_id) == (as4c.STI_PARTY_ID, trader.eori)
+    assert len(message.payloads) == 1
+    reply = etree.fromstring(message.payloads[0].content)
+    assert etree.QName(reply).localname == "IE3R01"
+    assert reply.findtext("LRN") == lrn
+    assert reply.findtext("MRN") == mrn
+
+    # The client answered the pulled message with its signed receipt: accepted, and now delivered.
+    assert pulled.receipt_answer is not None and pulled.receipt_answer.status == 200
+    outbox = control.outbox()
+    assert len(outbox) == 1, outbox
+    assert (outbox[0]["action"], outbox[0]["ref_to_message_id"], outbox[0]["correlation"],
+            outbox[0]["state"]) == ("IE3R01", sent.message_id, mrn, "delivered")
+    receipts_in = control.journal(direction="in", kind="receipt")
+    assert [e["verdict"] for e in receipts_in] == ["delivered"], receipts_in
+
+    again = client.pull()
+    assert again.empty, f"expected the warning EBMS:0006, got {describe(again.http)}"
+    assert again.message is not None
+    assert [(e.code, e.severity) for e in again.message.errors] == [("EBMS:0006", "warning")]
+    assert control.outbox()[0]["state"] == "delivered"  # not offered again
+
+
+def test_ping_earns_a_receipt_and_registers_nothing(sim: SimHandle, control: SimControl) -> None:
+    """ebMS3 §5.2.2.9 / ICD §4.5.1: the ebMS test service (ping) gets a signed receipt and no business
+    processing: no ENS, no functional reply queued."""
+    client = sim.client("trader-a")
+    sent = client.ping()
+    assert sent.http.status == 200
+    assert sent.receipt, f"expected a receipt, got {describe(sent.http)}"
+    assert sent.problems == [], sent.problems
+    assert control.ics2_ens() == []
+    assert control.outbox() == []
+    accepted = control.journal(direction="in", kind="user", message_id=sent.message_id)
+    assert [(e["verdict"], e["action"]) for e in accepted] == [("accepted", as4c.TEST_ACTION)]
+    assert client.pull().empty
