@@ -39,8 +39,9 @@ class Prepared:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.execute(sql, [params[name] for name in order])
-                rows = cursor.fetchall() if cursor.description else []
-                return cursor.lastrowid, rows
+                rows: list[tuple[Any, ...]] = list(cursor.fetchall()) if cursor.description else []
+                last: int | None = cursor.lastrowid
+                return last, rows
             finally:
                 cursor.close()
         result = conn.execute(self.statement, dict(params))

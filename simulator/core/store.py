@@ -74,6 +74,7 @@ accepted_messages = Table(
     "accepted_messages",
     metadata,
     Column("profile", String(16), primary_key=True),
+    Column("sender", String(128), primary_key=True),  # a MessageId is unique per sending party
     Column("message_id", String(255), primary_key=True),
     Column("journal_id", Integer, nullable=False),
     Column("receipt_journal_id", Integer, nullable=False),  # the receipt as sent (journal raw)
@@ -260,7 +261,7 @@ class _GroupCommitter:
         item.done.wait()
         if item.error is not None:
             raise item.error
-        return item.result  # type: ignore[no-any-return]
+        return item.result  # type: ignore[no-any-return,unused-ignore]
 
     def _loop(self) -> None:
         while True:

@@ -55,7 +55,7 @@ class Lookups:
     prior_receipt: bytes | None  # the receipt already given for this MessageId (duplicate)
 
 
-_ACCEPT = Prepared(accepted_messages.insert(), ("profile", "message_id", "journal_id",
+_ACCEPT = Prepared(accepted_messages.insert(), ("profile", "sender", "message_id", "journal_id",
                                                 "receipt_journal_id"))
 # The receipt given for a MessageId: answered again, byte for byte, to a duplicate (ebMS3 §6.2).
 _PRIOR_RECEIPT = Prepared(
@@ -63,8 +63,9 @@ _PRIOR_RECEIPT = Prepared(
     .select_from(accepted_messages.join(journal_table,
                                         journal_table.c.id == accepted_messages.c.receipt_journal_id))
     .where((accepted_messages.c.profile == bindparam("profile"))
+           & (accepted_messages.c.sender == bindparam("sender"))
            & (accepted_messages.c.message_id == bindparam("message_id"))),
-    ("profile", "message_id"))
+    ("profile", "sender", "message_id"))
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,10 @@ class Ics2Msh:
             signer_parties = self._registry.parties_for(signer, "sealing", conn)
             tls_parties = self._registry.parties_for(caller.tls_sha256, "tls", conn)
             prior = None
-            if inbound.kind == "user":
-                _, rows = _PRIOR_RECEIPT.run(conn, {"profile": PROFILE, "message_id": inbound.message_id})
+            if inbound.user_message is not None:
+                _, rows = _PRIOR_RECEIPT.run(conn, {
+                    "profile": PROFILE, "sender": inbound.user_message.from_party.party_id,
+                    "message_id": inbound.message_id})
                 prior = bytes(rows[0][0]) if rows else None
         return Lookups(now, signer_parties, tls_parties, prior)
 
@@ -175,7 +178,15 @@ class Ics2Msh:
         if len(inbound.payloads) != 1:
             raise EbmsError("EBMS:0010", f"exactly one business payload is expected (ICD §4.2.3), got "
                             f"{len(inbound.payloads)}", ref_to_message_id=um.message_id)
-        payload = inbound.payloads[0].content
+        part = inbound.payloads[0]
+        # ICD §4.2.5: the business payload is XML, sent gzip-compressed (PartProperties say so).
+        if not part.compressed:
+            raise EbmsError("EBMS:0010", "the payload must be gzip-compressed (PartProperties "
+                            "CompressionType=application/gzip, ICD §4.2.5)", ref_to_message_id=um.message_id)
+        if (part.mime_type or "").split(";")[0].strip() != "application/xml":
+            raise EbmsError("EBMS:0010", f"the payload MimeType must be application/xml (ICD §4.2.5), got "
+                            f"{part.mime_type!r}", ref_to_message_id=um.message_id)
+        payload = part.content
         assessment = self._desk.assess(route.entry, payload)
         return self._accept(inbound, body, content_type, caller, now, route, assessment, payload)
 
@@ -185,14 +196,17 @@ class Ics2Msh:
         """Sign the receipt, then commit message, registration, reply and receipt together."""
         um = inbound.user_message
         assert um is not None
-        receipt_id = self.delivery.message_id("receipt", um.message_id)
+        # Ids derived from (sender, MessageId): another party reusing a MessageId is another message.
+        basis = f"{route.party_id}|{um.message_id}"
+        receipt_id = self.delivery.message_id("receipt", basis)
         receipt = build_receipt(inbound, key=self._material.sealing_key, chain=self._material.sealing_chain,
                                 message_id=receipt_id, timestamp=now)
         lrn = assessment.lrn if assessment is not None else None
 
         def store(conn: Connection) -> bytes | None:
             """Returns the earlier receipt when a concurrent copy of this message won the race."""
-            _, rows = _PRIOR_RECEIPT.run(conn, {"profile": PROFILE, "message_id": um.message_id})
+            _, rows = _PRIOR_RECEIPT.run(conn, {"profile": PROFILE, "sender": route.party_id,
+                                                "message_id": um.message_id})
             if rows:
                 return bytes(rows[0][0])
             journal_id = journal.record(conn, JournalEntry(
@@ -207,7 +221,7 @@ class Ics2Msh:
                                           agreement=route.agreement, now=now)
                 outbox_api.enqueue(
                     conn, profile=PROFILE, queue=c2t_mpc(route.party_id), party=route.party_id,
-                    message_id=self.delivery.message_id(reply.action, um.message_id), action=reply.action,
+                    message_id=self.delivery.message_id(reply.action, basis), action=reply.action,
                     payload=reply.payload, priority="B", created_at=now, ref_to_message_id=um.message_id,
                     correlation=reply.mrn or reply.correlation,
                     meta={"agreement": route.agreement, "timestamp": iso(now), "lrn": reply.correlation},
@@ -216,8 +230,8 @@ class Ics2Msh:
                 PROFILE, "out", "as4", "receipt", "sent", iso(now), message_id=receipt_id,
                 ref_to_message_id=um.message_id, sender=um.to_party.party_id, receiver=route.party_id,
                 correlation=lrn, content_type=SOAP_CT, raw=receipt))
-            _ACCEPT.run(conn, {"profile": PROFILE, "message_id": um.message_id, "journal_id": journal_id,
-                               "receipt_journal_id": receipt_journal_id})
+            _ACCEPT.run(conn, {"profile": PROFILE, "sender": route.party_id, "message_id": um.message_id,
+                               "journal_id": journal_id, "receipt_journal_id": receipt_journal_id})
             return None
 
         earlier = self._ctx.store.transact(store)
