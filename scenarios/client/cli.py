@@ -19,6 +19,7 @@ from lxml import etree
 from scenarios.client.ics2 import ClientFaults, Ics2Client, TraderIdentity
 from simulator.codecs.as4 import constants as as4c
 from simulator.codecs.as4.model import InboundMessage
+from simulator.codecs.xmlsafe import parse_xml
 
 
 def add_client_parser(sub: Any, common: Callable[[argparse.ArgumentParser], None],
@@ -73,10 +74,10 @@ def run_client(args: argparse.Namespace) -> int:
     try:
         if args.client_command == "send":
             payload = args.file.read_bytes()
-            action = etree.QName(etree.fromstring(payload)).localname
+            action = etree.QName(parse_xml(payload)).localname
             outcome = client.send(action, payload)
-            result: dict[str, Any] = {"sent": outcome.message_id, "action": action, "answer": _summary(outcome.response),
-                      "problems": outcome.problems}
+            result: dict[str, Any] = {"sent": outcome.message_id, "action": action,
+                                      "answer": _summary(outcome.response), "problems": outcome.problems}
             ok = outcome.receipt and not outcome.problems
         elif args.client_command == "ping":
             outcome = client.ping()

@@ -184,13 +184,8 @@ class Ics2Client:
         roots = x509.load_pem_x509_certificates(self._ca_file.read_bytes())
         top = message.signature.chain[-1]
         for root in roots:
-            if top == root:
+            if top == root or _issued_by(top, root):
                 return []
-            try:
-                top.verify_directly_issued_by(root)
-                return []
-            except (ValueError, TypeError, Exception):
-                continue
         return [f"the answer is sealed by an untrusted certificate ({top.subject.rfc4514_string()})"]
 
     # -- customs to trader ---------------------------------------------------------------------------
