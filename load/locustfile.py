@@ -25,7 +25,6 @@ import itertools
 import json
 import logging
 import os
-import pickle
 import random
 import re
 import subprocess
@@ -39,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import gevent.event
 import gevent.ssl
 from locust import FastHttpUser, LoadTestShape, constant, constant_throughput, events
 from locust.env import Environment
@@ -47,6 +47,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from load.gates import SEND_PREFIX, RunFigures, Thresholds, evaluate, is_loopback, merge_histograms, percentile
 from load.presign import SignedFiling, sign_one
+from load.run_headless import PresignedBatch, fresh_runs, read_batch
 from load.shapes import DEFAULT_PROFILE, ReleaseProfile
 from scenarios.client.ics2 import ENDPOINT_PATH, TraderIdentity
 from scenarios.pki import PkiFiles
@@ -90,6 +91,8 @@ class LoadProcess:
 
 
 _PROCESS: LoadProcess | None = None
+_FAILED: str | None = None
+_READY = gevent.event.Event()  # set when this process's filings are ready (or could not be made)
 
 
 def _tls_context(pki: PkiFiles, trader: str) -> Any:
@@ -101,19 +104,22 @@ def _tls_context(pki: PkiFiles, trader: str) -> Any:
     return context
 
 
-def _presign(pki: PkiFiles, counts: dict[str, int], runs: dict[str, str]) -> dict[str, list[SignedFiling]]:
-    """Sign in a child process without gevent (load.presign's process pool needs real processes);
-    returns message type -> filings, spread round-robin over the traders."""
-    if not any(counts.values()):
-        return {}
+def _signed_batch(pki: PkiFiles, presign_count: int) -> PresignedBatch:
+    """This process's filings: from ICSSIM_PRESIGNED_FILE (run_headless signs for every process
+    before Locust starts), else signed now in a child process without gevent (load.presign's
+    process pool stalls under monkey patching)."""
+    given = os.environ.get("ICSSIM_PRESIGNED_FILE")
+    if given:
+        return read_batch(Path(given))
+    runs = fresh_runs(PROFILE.filing_mix)
+    counts = PROFILE.presign_counts(presign_count)
     with tempfile.TemporaryDirectory(prefix="icssim-presign-") as tmp:
         out = Path(tmp) / "filings.pickle"
         spec = {"pki_dir": str(pki.directory), "traders": list(TRADERS), "counts": counts, "runs": runs,
                 "out": str(out)}
         subprocess.run([sys.executable, "-m", "load.run_headless", "--sign-only", json.dumps(spec)],
                        check=True)
-        with out.open("rb") as stream:
-            return dict(pickle.load(stream))  # noqa: S301 (our own child wrote it a moment ago)
+        return read_batch(out)
 
 
 def _prepare(pki_dir: Path, presign_count: int) -> LoadProcess:
@@ -122,19 +128,20 @@ def _prepare(pki_dir: Path, presign_count: int) -> LoadProcess:
         files = pki.trader(name)
         if files.condition != "valid":
             raise ValueError(f"trader {name!r} has a {files.condition!r} certificate; load needs valid ones")
-    base = uuid.uuid4().hex[:5].upper()
-    runs = {kind: base + "ABC"[i] for i, kind in enumerate(PROFILE.filing_mix)}
-    counts = PROFILE.presign_counts(presign_count)
+    batch = _signed_batch(pki, presign_count)
     pool: dict[tuple[str, str], deque[SignedFiling]] = {}
-    for message_type, filings in _presign(pki, counts, runs).items():
+    for message_type, filings in batch.filings.items():
         for filing in filings:
             pool.setdefault((filing.trader, message_type), deque()).append(filing)
+    missing = sorted({f.trader for fs in batch.filings.values() for f in fs} - set(TRADERS))
+    if missing:
+        raise ValueError(f"the pre-signed filings are for other traders too ({', '.join(missing)})")
     return LoadProcess(
         pki=pki,
         identities={name: _identity(pki, name) for name in TRADERS},
         contexts={name: _tls_context(pki, name) for name in TRADERS},
-        pool=pool, runs=runs,
-        next_index={kind: itertools.count(counts[kind]) for kind in runs},
+        pool=pool, runs=batch.runs,
+        next_index={kind: itertools.count(batch.counts.get(kind, 0)) for kind in batch.runs},
         kinds=list(PROFILE.filing_mix), shares=list(PROFILE.filing_mix.values()),
     )
 
@@ -148,8 +155,11 @@ def _identity(pki: PkiFiles, name: str) -> TraderIdentity:
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
-    """Check the target and pre-sign this process's filings before the run's clock starts."""
-    global _PROCESS
+    """Check the target, then prepare this process's filings before its users start.
+
+    Standalone, this runs before the run's clock starts. A worker is already connected to its
+    master, so its users may be spawned meanwhile: they wait for ``_READY`` in ``on_start``.
+    """
     if environment.host and not is_loopback(environment.host):
         raise SystemExit(f"refusing to load {environment.host}: load traffic targets loopback only")
     if isinstance(environment.runner, MasterRunner):
@@ -158,9 +168,15 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if not pki_dir:
         raise SystemExit("set ICSSIM_PKI_DIR to the test PKI directory (the one with manifest.json)")
     count = int(os.environ.get("ICSSIM_PRESIGN_COUNT") or 2000)
-    log.info("pre-signing %d filings for %s ...", count, ", ".join(TRADERS))
-    _PROCESS = _prepare(Path(pki_dir), count)
-    log.info("pre-signed %d filings", sum(len(q) for q in _PROCESS.pool.values()))
+    global _PROCESS, _FAILED
+    try:
+        _PROCESS = _prepare(Path(pki_dir), count)
+    except Exception as exc:  # whatever it is, say so and stop, rather than run users without filings
+        _FAILED = f"could not prepare the load: {exc}"
+        raise SystemExit(_FAILED) from exc
+    finally:
+        _READY.set()
+    log.info("%d pre-signed filings for %s", sum(len(q) for q in _PROCESS.pool.values()), ", ".join(TRADERS))
 
 
 # -- judging answers ------------------------------------------------------------------------------------
@@ -219,21 +235,29 @@ class TraderUser(FastHttpUser):
     wait_time = constant_throughput(USER_RATE) if USER_RATE > 0 else constant(0)
 
     def __init__(self, environment: Environment) -> None:
-        if _PROCESS is None:
-            raise StopUser("the load process was not prepared (init event)")
-        self._process = _PROCESS
-        context = _PROCESS.contexts[self.trader]
-        self.ssl_context_factory = lambda *_, **__: context  # geventhttpclient passes cafile=certifi
+        # Called on the first connection; geventhttpclient passes cafile=certifi, which we ignore.
+        self.ssl_context_factory = lambda *_, **__: self._process.contexts[self.trader]
         super().__init__(environment)
-        self._identity = _PROCESS.identities[self.trader]
         self._rng = random.Random()
+
+    def on_start(self) -> None:
+        _READY.wait()
+        if _PROCESS is None:
+            raise StopUser(_FAILED or "the load process was not prepared (init event)")
+        self._process = _PROCESS
+        self._identity = _PROCESS.identities[self.trader]
+
+    def _post(self, name: str, content_type: str, body: bytes) -> Any:
+        """POST an AS4 message on this user's connection; the caller judges the answer."""
+        data: Any = body  # geventhttpclient sends bytes as they are (Locust's hint says str)
+        return self.client.post(ENDPOINT_PATH, data=data, headers={"Content-Type": content_type}, name=name,
+                                catch_response=True)
 
     def send(self) -> None:
         process = self._process
         message_type = self._rng.choices(process.kinds, process.shares)[0]
         filing = process.take(self.trader, message_type)
-        with self.client.post(ENDPOINT_PATH, data=filing.body, headers={"Content-Type": filing.content_type},
-                              name=f"{SEND_PREFIX}{message_type}", catch_response=True) as response:
+        with self._post(f"{SEND_PREFIX}{message_type}", filing.content_type, filing.body) as response:
             if response.content:
                 verdict = judge_send(_content_type(response), response.content, response.status_code, filing)
                 _mark(response, verdict)
@@ -245,8 +269,7 @@ class TraderUser(FastHttpUser):
                                      chain=list(self._identity.sealing_chain),
                                      message_id=_message_id(), timestamp=datetime.now(UTC))
         pulled = None
-        with self.client.post(ENDPOINT_PATH, data=request, headers={"Content-Type": as4c.SOAP12_CONTENT_TYPE},
-                              name="pull", catch_response=True) as response:
+        with self._post("pull", as4c.SOAP12_CONTENT_TYPE, request) as response:
             if response.content:
                 pulled, problem = judge_pull(_content_type(response), response.content, response.status_code)
                 _mark(response, problem)
@@ -259,8 +282,7 @@ class TraderUser(FastHttpUser):
         """ICD §4.6.2: acknowledge a pulled message with a signed receipt (same keep-alive connection)."""
         receipt = build_receipt(pulled, key=self._identity.sealing_key, chain=list(self._identity.sealing_chain),
                                 message_id=_message_id(), timestamp=datetime.now(UTC))
-        with self.client.post(ENDPOINT_PATH, data=receipt, headers={"Content-Type": as4c.SOAP12_CONTENT_TYPE},
-                              name="receipt", catch_response=True) as response:
+        with self._post("receipt", as4c.SOAP12_CONTENT_TYPE, receipt) as response:
             if response.status_code:
                 problem = judge_receipt_answer(_content_type(response), response.content or b"",
                                                response.status_code)

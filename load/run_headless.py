@@ -18,10 +18,14 @@ import json
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +40,47 @@ LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 SIGN_RATE_GUESS = 250  # filings/s per Locust process to pre-sign for (about 1.5 ms each, 2 cores)
 
 
+@dataclass(frozen=True)
+class PresignedBatch:
+    """One Locust process's pre-signed filings; ``runs`` and ``counts`` let it sign more on the fly
+    with LRNs and MessageIds that follow on (index ``counts[type]`` onwards of ``runs[type]``)."""
+
+    runs: dict[str, str]
+    counts: dict[str, int]
+    filings: dict[str, list[SignedFiling]]
+
+
+def fresh_runs(kinds: Iterable[str]) -> dict[str, str]:
+    """A run id per filing type, random per process: LRN = run[:6] + index, so never shared."""
+    base = uuid.uuid4().hex[:5].upper()
+    return {kind: base + "ABCDEFGHIJ"[i] for i, kind in enumerate(kinds)}
+
+
+def sign_to_file(pki_dir: Path, traders: tuple[str, ...], counts: dict[str, int], runs: dict[str, str],
+                 out: Path) -> int:
+    """Pre-sign ``counts`` filings per type, round-robin over ``traders``; pickle the batch to ``out``."""
+    pki = PkiFiles.load(pki_dir)
+    filings = {kind: presign(pki, traders, count, message_type=kind, run=runs[kind])  # type: ignore[arg-type]
+               for kind, count in counts.items() if count > 0}
+    batch = {"runs": runs, "counts": counts, "filings": filings}  # plain types: readable whoever is __main__
+    with out.open("wb") as stream:
+        pickle.dump(batch, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    return sum(len(f) for f in filings.values())
+
+
+def read_batch(path: Path) -> PresignedBatch:
+    with path.open("rb") as stream:
+        batch = pickle.load(stream)  # noqa: S301 (a file this tool wrote for this run)
+    if not isinstance(batch, dict) or set(batch) != {"runs", "counts", "filings"}:
+        raise ValueError(f"{path} holds no pre-signed filings")
+    return PresignedBatch(dict(batch["runs"]), dict(batch["counts"]), dict(batch["filings"]))
+
+
 def sign_only(spec_json: str) -> None:
-    """Pre-sign {"counts": {type: n}} with {"runs": {type: id}} for "traders"; pickle {type: [filing]}."""
+    """The locustfile's helper: {"pki_dir", "traders", "counts", "runs", "out"} -> :func:`sign_to_file`."""
     spec = json.loads(spec_json)
-    pki = PkiFiles.load(Path(spec["pki_dir"]))
-    traders = tuple(spec["traders"])
-    signed: dict[str, list[SignedFiling]] = {}
-    for message_type, count in spec["counts"].items():
-        if count > 0:
-            signed[message_type] = presign(pki, traders, int(count), message_type=message_type,
-                                           run=spec["runs"][message_type])
-    with Path(spec["out"]).open("wb") as stream:
-        pickle.dump(signed, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    sign_to_file(Path(spec["pki_dir"]), tuple(spec["traders"]), {k: int(v) for k, v in spec["counts"].items()},
+                 dict(spec["runs"]), Path(spec["out"]))
 
 
 def seconds_of(run_time: str) -> float:
@@ -83,21 +116,23 @@ def _settled_counts(control: SimControl, timeout: float = 10.0) -> dict[str, int
     return last
 
 
-def _locust(args: argparse.Namespace, host: str, env: dict[str, str]) -> int:
-    """Run Locust (standalone, or master + workers on loopback) and return the master's exit code."""
+def _locust(args: argparse.Namespace, host: str, env: dict[str, str], batches: list[Path]) -> int:
+    """Run Locust (standalone, or master + workers on loopback) and return the master's exit code;
+    each process gets its own batch of pre-signed filings."""
     common = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
     run = ["--headless", "-u", str(args.users), "-r", str(args.spawn_rate), "-t", args.run_time,
            "--host", host, "--stop-timeout", str(args.stop_timeout)]
     if not args.verbose:
         run.append("--only-summary")
     if args.processes <= 0:
-        return subprocess.run(common + run, env=env, check=False).returncode
+        return subprocess.run(common + run, env=env | {"ICSSIM_PRESIGNED_FILE": str(batches[0])},
+                              check=False).returncode
     port = free_port()
     master = subprocess.Popen(common + run + ["--master", "--master-bind-host", "127.0.0.1",
                                               "--master-bind-port", str(port),
                                               "--expect-workers", str(args.processes)], env=env)
-    workers = [subprocess.Popen(common + ["--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-                                env=env) for _ in range(args.processes)]
+    workers = [subprocess.Popen([*common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+                                env=env | {"ICSSIM_PRESIGNED_FILE": str(batch)}) for batch in batches]
     try:
         code = master.wait()
     finally:
@@ -129,57 +164,99 @@ def _print_summary(summary: dict[str, Any], rec: Reconciliation, profile: Releas
     print("PASS" if not problems else "FAIL:\n  " + "\n  ".join(problems))
 
 
+@dataclass
+class Target:
+    """The simulator under load: started here (``local``) or reached through ICSSIM_* settings."""
+
+    control: SimControl
+    trader_url: str
+    pki_dir: Path
+    local: LocalSimulator | None = None
+    temporary: bool = False  # the var dir is ours to remove after a passing run
+
+
+def _target(args: argparse.Namespace, env: dict[str, str]) -> Target:
+    if env.get("ICSSIM_CONTROL_URL"):
+        trader_url, pki_dir = env.get("ICSSIM_TRADER_URL", ""), args.pki_dir or env.get("ICSSIM_PKI_DIR", "")
+        if not trader_url or not pki_dir:
+            raise SetupError("with ICSSIM_CONTROL_URL, set ICSSIM_TRADER_URL and ICSSIM_PKI_DIR too")
+        return Target(SimControl(env["ICSSIM_CONTROL_URL"], env.get("ICSSIM_CONTROL_TOKEN", "")), trader_url,
+                      Path(pki_dir))
+    var_dir = Path(args.var_dir or tempfile.mkdtemp(prefix="icssim-load-"))
+    local = LocalSimulator(var_dir, Path(args.pki_dir) if args.pki_dir else None,
+                           extra_args=("--workers", str(args.sim_workers)) if args.sim_workers else ())
+    print(f"starting the simulator in {var_dir} (trader {local.trader_url}) ...", flush=True)
+    control = local.start()
+    return Target(control, local.trader_url, Path(args.pki_dir) if args.pki_dir else var_dir / "pki", local,
+                  temporary=not args.var_dir)
+
+
+class SetupError(RuntimeError):
+    """The run could not be set up (exit code 2)."""
+
+
+def _presign_batches(args: argparse.Namespace, profile: ReleaseProfile, pki_dir: Path, work: Path) -> list[Path]:
+    """One batch of distinct filings per Locust process, signed here where a process pool works."""
+    processes = max(1, args.processes)
+    count = args.presign if args.presign is not None else \
+        int(seconds_of(args.run_time) * SIGN_RATE_GUESS / processes) + 200
+    batches = [work / f"filings-{i}.pickle" for i in range(processes)]
+    started = time.perf_counter()
+    print(f"pre-signing {count} filings for each of {processes} Locust process(es) ...", flush=True)
+    for batch in batches:
+        sign_to_file(pki_dir, profile.traders, profile.presign_counts(count), fresh_runs(profile.filing_mix),
+                     batch)
+    print(f"  signed in {time.perf_counter() - started:.1f} s (client side, before the clock starts)", flush=True)
+    return batches
+
+
+def _load(args: argparse.Namespace, profile: ReleaseProfile, target: Target, env: dict[str, str],
+          work: Path) -> tuple[int, dict[str, Any], Reconciliation]:
+    """Register the traders, run Locust, and reconcile its receipts with the simulator's counts."""
+    for url in (target.trader_url, target.control.url):
+        if not is_loopback(url):
+            raise SetupError(f"refusing {url}: load traffic targets loopback only")
+    register_parties(target.control, PkiFiles.load(target.pki_dir), profile.traders)
+    before = _counts(target.control)
+    batches = _presign_batches(args, profile, target.pki_dir, work)
+    summary_file = work / "locust-summary.json"
+    env = env | {"ICSSIM_PKI_DIR": str(target.pki_dir), "ICSSIM_LOAD_SUMMARY": str(summary_file),
+                 "ICSSIM_LOAD_PROFILE": str(args.profile), "ICSSIM_LOAD_TRADERS": ",".join(profile.traders)}
+    if args.max_fail_ratio is not None:
+        env["ICSSIM_MAX_FAIL_RATIO"] = str(args.max_fail_ratio)
+    if args.max_p95_ms is not None:
+        env["ICSSIM_MAX_P95_MS"] = str(args.max_p95_ms)
+    code = _locust(args, target.trader_url, env, batches)
+    if not summary_file.exists():
+        raise SetupError(f"locust exited with {code} and wrote no summary")
+    summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    after = _settled_counts(target.control)
+    rec = Reconciliation(receipts=int(summary["receipts"]), **{k: after[k] - before[k] for k in after})
+    return code, summary, rec
+
+
 def run(args: argparse.Namespace) -> int:
     profile = ReleaseProfile.load(Path(args.profile))
-    env = dict(os.environ)
-    local: LocalSimulator | None = None
-    if env.get("ICSSIM_CONTROL_URL"):
-        control = SimControl(env["ICSSIM_CONTROL_URL"], env.get("ICSSIM_CONTROL_TOKEN", ""))
-        trader_url = env.get("ICSSIM_TRADER_URL", "")
-        pki_dir = Path(args.pki_dir or env.get("ICSSIM_PKI_DIR", ""))
-        if not trader_url or not pki_dir.name:
-            print("with ICSSIM_CONTROL_URL, set ICSSIM_TRADER_URL and ICSSIM_PKI_DIR too", file=sys.stderr)
-            return 2
-    else:
-        var_dir = Path(args.var_dir or tempfile.mkdtemp(prefix="icssim-load-"))
-        local = LocalSimulator(var_dir, Path(args.pki_dir) if args.pki_dir else None,
-                               extra_args=("--workers", str(args.sim_workers)) if args.sim_workers else ())
-        print(f"starting the simulator in {var_dir} (trader {local.trader_url}) ...", flush=True)
-        control = local.start()
-        trader_url = local.trader_url
-        pki_dir = Path(args.pki_dir) if args.pki_dir else var_dir / "pki"
+    work = Path(tempfile.mkdtemp(prefix="icssim-load-run-"))
+    target: Target | None = None
     try:
-        for url in (trader_url, control.url):
-            if not is_loopback(url):
-                print(f"refusing {url}: load traffic targets loopback only", file=sys.stderr)
-                return 2
-        register_parties(control, PkiFiles.load(pki_dir), profile.traders)
-        before = _counts(control)
-        processes = max(1, args.processes)
-        presign_count = args.presign if args.presign is not None else \
-            int(seconds_of(args.run_time) * SIGN_RATE_GUESS / processes) + 200
-        summary_file = Path(tempfile.mkdtemp(prefix="icssim-load-summary-")) / "locust-summary.json"
-        env.update({"ICSSIM_PKI_DIR": str(pki_dir), "ICSSIM_LOAD_SUMMARY": str(summary_file),
-                    "ICSSIM_PRESIGN_COUNT": str(presign_count), "ICSSIM_LOAD_PROFILE": str(args.profile),
-                    "ICSSIM_LOAD_TRADERS": ",".join(profile.traders)})
-        if args.max_fail_ratio is not None:
-            env["ICSSIM_MAX_FAIL_RATIO"] = str(args.max_fail_ratio)
-        if args.max_p95_ms is not None:
-            env["ICSSIM_MAX_P95_MS"] = str(args.max_p95_ms)
-        code = _locust(args, trader_url, env)
-        if not summary_file.exists():
-            print(f"locust exited with {code} and wrote no summary", file=sys.stderr)
-            return 2
-        summary = json.loads(summary_file.read_text(encoding="utf-8"))
-        after = _settled_counts(control)
+        target = _target(args, dict(os.environ))
+        code, summary, rec = _load(args, profile, target, dict(os.environ), work)
+    except SetupError as exc:
+        print(f"load run not possible: {exc}", file=sys.stderr)
+        return 2
     finally:
-        if local is not None:
-            local.stop()
-    rec = Reconciliation(receipts=summary["receipts"], **{k: after[k] - before[k] for k in after})
+        shutil.rmtree(work, ignore_errors=True)
+        if target is not None and target.local is not None:
+            target.local.stop()
     problems = list(summary["violations"]) + reconcile(rec)
     if code != 0 and not problems:
         problems.append(f"locust exited with {code}")
     _print_summary(summary, rec, profile, problems)
+    if target.temporary and not problems:
+        shutil.rmtree(target.local.var_dir if target.local else work, ignore_errors=True)
+    elif target.local is not None:
+        print(f"simulator state kept in {target.local.var_dir}")
     print(json.dumps({key: summary[key] for key in ("filings_sent", "receipts", "filings_per_s", "send_p95_ms",
                                                     "fail_ratio", "seconds")}
                      | {"registered": rec.registered, "lost": rec.lost, "duplicated": rec.duplicated,

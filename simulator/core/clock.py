@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
+from simulator.core.fastsql import Prepared
 from simulator.core.store import Store, sim_state
 
 _KEY = "clock"
-_READ = select(sim_state.c.value).where(sim_state.c.key == bindparam("key"))
+_READ = Prepared(select(sim_state.c.value).where(sim_state.c.key == bindparam("key")), ("key",))
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,8 @@ class SimClock:
         if conn is None:
             with self._store.read() as own:
                 return self.state(own)
-        row = conn.execute(_READ, {"key": _KEY}).first()
+        _, rows = _READ.run(conn, {"key": _KEY})
+        row = rows[0] if rows else None
         if row is None:
             return ClockState("running", datetime.now(UTC), 0.0)
         return ClockState.from_json(row[0])

@@ -18,17 +18,19 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.engine import Connection
 
 from simulator.core.clock import iso
+from simulator.core.fastsql import Prepared
 from simulator.core.store import Store, parties, party_certificates
 
 PURPOSES = ("sealing", "tls")
-_PARTIES_FOR = select(party_certificates.c.party).where(
+# Read per request on the hot path: compiled once (simulator/core/fastsql.py).
+_PARTIES_FOR = Prepared(select(party_certificates.c.party).where(
     and_(
         party_certificates.c.profile == bindparam("profile"),
         party_certificates.c.sha256 == bindparam("sha"),
         party_certificates.c.purpose == bindparam("purpose"),
         party_certificates.c.revoked_at.is_(None),
     )
-)
+), ("profile", "sha", "purpose"))
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ class PartyRegistry:
         if conn is None:
             with self._store.read() as own:
                 return self.parties_for(sha256, purpose, own)
-        rows = conn.execute(_PARTIES_FOR, {"profile": self._profile, "sha": sha256, "purpose": purpose})
+        _, rows = _PARTIES_FOR.run(conn, {"profile": self._profile, "sha": sha256, "purpose": purpose})
         return {r[0] for r in rows}
 
     def certificates(self, party: str | None = None) -> list[RegisteredCertificate]:
