@@ -11,8 +11,9 @@ certificate is presented (domain/ics2.md, "Transport"). Tasks:
 - ``pull``: a signed PullRequest on the trader's own MPC ("pull"); a pulled user message is answered
   with a signed receipt on the same connection ("receipt").
 
-Filings are signed before the clock starts (``events.init``, in a plain subprocess because gevent's
-monkey patching stalls a process pool) and, should a run outlast them, signed on the fly.
+Filings are signed before the clock starts: by run_headless (ICSSIM_PRESIGNED_FILE, one batch per
+process) or in ``events.init`` (in a plain subprocess: gevent's monkey patching stalls a process
+pool); should a run outlast them, the rest are signed on the fly.
 Environment: ICSSIM_PKI_DIR (required), ICSSIM_PRESIGN_COUNT (per process, default 2000),
 ICSSIM_LOAD_PROFILE, ICSSIM_LOAD_TRADERS, ICSSIM_USER_RATE (tasks/s per user; unset = closed loop),
 ICSSIM_LOAD_SHAPE=release (average -> peak -> average), ICSSIM_MAX_FAIL_RATIO, ICSSIM_MAX_P95_MS,
@@ -206,7 +207,8 @@ def judge_pull(content_type: str, body: bytes, status: int) -> tuple[InboundMess
     except EbmsError as exc:
         return None, f"{exc.code} (unreadable answer, HTTP {status})"
     if answer.kind == "user":
-        return answer, None
+        # unpack checked any signature; a receipt needs one to acknowledge (ICD §4.6.2)
+        return (answer, None) if answer.signature is not None else (None, "an unsigned user message")
     if answer.kind == "error" and all(e.code == "EBMS:0006" for e in answer.errors):
         return None, None
     return None, _codes(answer) if answer.kind == "error" else f"a {answer.kind} answer to a pull"

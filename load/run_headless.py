@@ -198,8 +198,10 @@ class SetupError(RuntimeError):
 def _presign_batches(args: argparse.Namespace, profile: ReleaseProfile, pki_dir: Path, work: Path) -> list[Path]:
     """One batch of distinct filings per Locust process, signed here where a process pool works."""
     processes = max(1, args.processes)
+    # Workers get uneven shares of each trader's users, and a trader's filings serve only its users.
+    headroom = 1.0 if processes == 1 else 1.5
     count = args.presign if args.presign is not None else \
-        int(seconds_of(args.run_time) * SIGN_RATE_GUESS / processes) + 200
+        int(seconds_of(args.run_time) * SIGN_RATE_GUESS * headroom / processes) + 200
     batches = [work / f"filings-{i}.pickle" for i in range(processes)]
     started = time.perf_counter()
     print(f"pre-signing {count} filings for each of {processes} Locust process(es) ...", flush=True)
@@ -273,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, default=0,
                         help="Locust worker processes under a local master (default 0: one process)")
     parser.add_argument("--presign", type=int, help="filings pre-signed per Locust process (default: "
-                        f"run time x {SIGN_RATE_GUESS}/s / processes + 200)")
+                        f"run time x {SIGN_RATE_GUESS}/s, x 1.5 / processes with workers, + 200)")
     parser.add_argument("--profile", default=str(DEFAULT_PROFILE), help="release profile (load/data/*.json)")
     parser.add_argument("--max-fail-ratio", type=float, help="gate (default env ICSSIM_MAX_FAIL_RATIO or 0.01)")
     parser.add_argument("--max-p95-ms", type=float, help="gate (default env ICSSIM_MAX_P95_MS or 500)")
