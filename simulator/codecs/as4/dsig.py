@@ -199,3 +199,17 @@ def serialised_references(
             opening[:-1] + declaration.encode() + canonical_signed_info[start + len(opening) - 1 : pos]
         )
     return tuple(out)
+
+
+def security_header(header: etree._Element) -> etree._Element:
+    """The wsse:Security header block (mustUnderstand), created first in env:Header when absent.
+
+    Shared by signing and encryption: WSS 1.1 §5 puts all security tokens of the message in one block.
+    """
+    tag = f"{{{c.NS_WSSE}}}Security"
+    security = first(header, tag)
+    if security is None:
+        security = etree.Element(tag, nsmap={"wsse": c.NS_WSSE, "wsu": c.NS_WSU})
+        security.set(f"{{{c.NS_SOAP12}}}mustUnderstand", "true")
+        header.insert(0, security)
+    return security

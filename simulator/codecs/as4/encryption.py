@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from lxml import etree
 
 from simulator.codecs.as4 import constants as c
-from simulator.codecs.as4.dsig import first, sub
+from simulator.codecs.as4.dsig import first, security_header, sub
 from simulator.codecs.as4.envelope import element_id
 from simulator.codecs.as4.errors import EbmsError
 
@@ -44,12 +44,7 @@ def _security(envelope: etree._Element) -> etree._Element:
     header = first(envelope, _HEADER)
     if header is None:
         raise ValueError("envelope has no env:Header")
-    security = first(header, _SECURITY)
-    if security is None:
-        security = etree.Element(_SECURITY, nsmap={"wsse": c.NS_WSSE, "wsu": c.NS_WSU})
-        security.set(_MUST_UNDERSTAND, "true")
-        header.insert(0, security)
-    return security
+    return security_header(header)
 
 
 def _encrypted_key(

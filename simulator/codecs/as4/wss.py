@@ -32,6 +32,7 @@ from simulator.codecs.as4.dsig import (
     first,
     id_index,
     prefix_list,
+    security_header,
     serialised_references,
     sub,
 )
@@ -91,15 +92,6 @@ def _token(chain: Sequence[x509.Certificate], token: TokenKind) -> tuple[str, by
     return c.VALUE_TYPE_PKIPATH, encode_pkipath(chain if token == _TOKEN_KINDS[0] else chain[:1])
 
 
-def _security_header(header: etree._Element) -> etree._Element:
-    security = first(header, _SECURITY)
-    if security is None:
-        security = etree.Element(_SECURITY, nsmap={"wsse": c.NS_WSSE, "wsu": c.NS_WSU})
-        security.set(_MUST_UNDERSTAND, "true")
-        header.insert(0, security)
-    return security
-
-
 def sign_envelope(
     envelope: etree._Element,
     *,
@@ -124,7 +116,7 @@ def sign_envelope(
         raise ValueError("envelope lacks env:Header/eb:Messaging or env:Body")
     seed = messaging.get(c.WSU_ID) or element_id("id", "messaging")
     prefix = envelope.prefix or "#default"
-    security = _security_header(header)
+    security = security_header(header)
     value_type, token_der = _token(chain, token)
     bst_id = element_id("X509", seed)
     bst_attrs = {"EncodingType": c.ENCODING_BASE64, "ValueType": value_type, c.WSU_ID: bst_id}
