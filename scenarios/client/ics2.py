@@ -115,7 +115,7 @@ class Ics2Client:
         self._now = now or (lambda: datetime.now(UTC))
         self._ids = itertools.count(1)
         self._host = host
-        self._ca_file = ca_file
+        self._roots = tuple(x509.load_pem_x509_certificates(ca_file.read_bytes()))
         context = client_tls_context(ca_file, identity.tls_cert, identity.tls_key)
         self._transport = MutualTlsTransport(base_url.rstrip("/") + ENDPOINT_PATH, context)
         self.sent_references: dict[str, tuple[bytes, ...]] = {}  # MessageId -> our signature's digests
@@ -178,14 +178,21 @@ class Ics2Client:
         return outcome
 
     def _check_sender(self, message: InboundMessage) -> list[str]:
-        """The simulator's seal must chain to the test PKI root we trust."""
+        """The customs seal must be a valid path to a root we trust (ICD §4.3, as for traders)."""
         if message.signature is None:
             return ["the answer is not signed"]
-        roots = x509.load_pem_x509_certificates(self._ca_file.read_bytes())
-        top = message.signature.chain[-1]
-        for root in roots:
-            if top == root or _issued_by(top, root):
-                return []
+        chain = message.signature.chain
+        now = self._now()
+        for cert in chain:
+            if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+                return [f"the sealing path has a certificate outside its validity: "
+                        f"{cert.subject.rfc4514_string()}"]
+        for cert, issuer in itertools.pairwise(chain):
+            if not _issued_by(cert, issuer):
+                return [f"broken sealing path at {cert.subject.rfc4514_string()}"]
+        top = chain[-1]
+        if any(top == root or _issued_by(top, root) for root in self._roots):
+            return []
         return [f"the answer is sealed by an untrusted certificate ({top.subject.rfc4514_string()})"]
 
     # -- customs to trader ---------------------------------------------------------------------------
