@@ -80,9 +80,13 @@ def test_record_and_query_in_order(store: Store) -> None:
 
 def test_record_is_part_of_the_callers_transaction(store: Store) -> None:
     """DESIGN.md Durability: an entry is written in the caller's transaction — rolled back with it."""
-    with pytest.raises(RuntimeError), store.write() as conn:
-        journal.record(conn, _entry(message_id="lost"))
-        raise RuntimeError("the rest of the transaction failed")
+    def write_then_fail() -> None:
+        with store.write() as conn:
+            journal.record(conn, _entry(message_id="lost"))
+            raise RuntimeError("the rest of the transaction failed")
+
+    with pytest.raises(RuntimeError):
+        write_then_fail()
     assert journal.query(store) == []
 
 

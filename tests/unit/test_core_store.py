@@ -82,7 +82,11 @@ def _run_batch(store: Store, works: dict[str, Callable[[Connection], Any]]) -> d
     threads = [threading.Thread(target=call, args=item) for item in works.items()]
     for thread in threads:
         thread.start()
-    time.sleep(0.2)  # every caller has put its item on the queue (they only enqueue, then wait)
+    committer = store._committer  # every caller has put its item on the committer's queue
+    assert committer is not None
+    deadline = time.monotonic() + 10
+    while committer._queue.qsize() < len(works) and time.monotonic() < deadline:
+        time.sleep(0.005)
     gate.set()
     for thread in [holder, *threads]:
         thread.join(10)
@@ -287,9 +291,13 @@ def test_two_store_handles_on_one_file_serialise(db_path: Path, store: Store) ->
 
 def test_write_rolls_back_on_error(store: Store) -> None:
     """store.py write: one transaction — an exception inside leaves nothing half-written."""
-    with pytest.raises(WorkFailed), store.write() as conn:
-        conn.exec_driver_sql("INSERT INTO item (label) VALUES ('half')")
-        raise WorkFailed("stop")
+    def write_then_fail() -> None:
+        with store.write() as conn:
+            conn.exec_driver_sql("INSERT INTO item (label) VALUES ('half')")
+            raise WorkFailed("stop")
+
+    with pytest.raises(WorkFailed):
+        write_then_fail()
     assert _labels(store) == set()
 
 

@@ -170,7 +170,7 @@ class Sim:
         rows = outbox.listing(self.store)
         return [r for r in rows if message_id is None or r["message_id"] == message_id]
 
-    def journal(self, **filters: str) -> list[dict[str, Any]]:
+    def journal(self, **filters: Any) -> list[dict[str, Any]]:
         return journal.query(self.store, **filters)
 
     def ens(self) -> list[dict[str, Any]]:
