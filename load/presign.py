@@ -31,15 +31,16 @@ class SignedFiling:
     references: tuple[bytes, ...]  # our ds:References, to check the receipt afterwards
 
 
-_IDENTITY: dict[str, TraderIdentity] = {}
+_IDENTITY: dict[tuple[str, str], TraderIdentity] = {}
 
 
 def _identity(files: TraderFiles) -> TraderIdentity:
-    if files.name not in _IDENTITY:
-        _IDENTITY[files.name] = TraderIdentity.from_files(
+    key = (str(files.sealing_key), files.name)  # per PKI directory: several PKIs may share names
+    if key not in _IDENTITY:
+        _IDENTITY[key] = TraderIdentity.from_files(
             files.eori, sealing_key=files.sealing_key, sealing_chain=files.sealing_chain,
             tls_cert=files.tls_cert, tls_key=files.tls_key)
-    return _IDENTITY[files.name]
+    return _IDENTITY[key]
 
 
 def sign_one(files: TraderFiles, message_type: FilingMessageId, run: str, index: int) -> SignedFiling:

@@ -45,9 +45,10 @@ def _bad_value(exc: ValueError) -> tuple[Response, int]:
 
 
 def _json() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if data is None:
+    """The JSON object of the request; an empty body is {}; anything else malformed is a 400."""
+    if not request.get_data(cache=True):
         return {}
+    data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise ValueError("the request body must be a JSON object")
     return data
@@ -74,7 +75,13 @@ def clock_get() -> Response:
 
 @control.post("/clock/advance")
 def clock_advance() -> Response:
-    seconds = float(_json().get("seconds", 0))
+    raw = _json().get("seconds", 0)
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError("'seconds' must be a number")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        raise ValueError(f"'seconds' must be a number, got {raw!r}") from None
     state = sim_context().clock.advance(seconds)
     return jsonify(mode=state.mode, now=state.now().isoformat(), offset_seconds=state.offset_seconds)
 

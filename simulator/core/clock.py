@@ -8,6 +8,7 @@ Time in the simulator comes only from here (DESIGN.md, "Deterministic"). Two mod
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from simulator.core.fastsql import Prepared
 from simulator.core.store import Store, sim_state
 
 _KEY = "clock"
+MAX_ADVANCE_SECONDS = 100 * 366 * 86400
 _READ = Prepared(select(sim_state.c.value).where(sim_state.c.key == bindparam("key")), ("key",))
 
 
@@ -77,8 +79,10 @@ class SimClock:
         return state
 
     def advance(self, seconds: float) -> ClockState:
-        if seconds < 0:
-            raise ValueError("the simulated clock only moves forward")
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("the simulated clock only moves forward by a finite number of seconds")
+        if seconds > MAX_ADVANCE_SECONDS:
+            raise ValueError(f"an advance is limited to {MAX_ADVANCE_SECONDS} seconds (100 years)")
         with self._store.write() as conn:
             row = conn.execute(select(sim_state.c.value).where(sim_state.c.key == _KEY)).first()
             current = ClockState.from_json(row[0]) if row else ClockState("running", datetime.now(UTC), 0.0)

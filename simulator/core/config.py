@@ -104,7 +104,12 @@ def _coerce(name: str, value: Any) -> Any:
         if kind.startswith("bool"):
             if isinstance(value, bool):
                 return value
-            return str(value).strip().lower() in ("1", "true", "yes", "on")
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true/false, yes/no, on/off or 1/0")
         return str(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"setting {name!r}: cannot use {value!r} ({exc})") from exc

@@ -148,14 +148,19 @@ def mark(conn: Connection, message_id: str, *, state: str, at: datetime, detail:
     conn.execute(outbox.update().where(outbox.c.message_id == message_id).values(**values))
 
 
-def expire_undelivered(store: Store, *, now: datetime, redelivery: timedelta, max_deliveries: int) -> int:
+def expire_undelivered(store: Store, *, now: datetime, redelivery: timedelta, max_deliveries: int,
+                       queue: str | None = None) -> int:
     """Messages sent `max_deliveries` times without a valid receipt become undelivered."""
     due = iso(now - redelivery)
+    cond = [outbox.c.state == "sent", outbox.c.attempts >= max_deliveries, outbox.c.last_sent_at <= due]
+    if queue is not None:
+        cond.append(outbox.c.queue == queue)
+    with store.read() as conn:  # the common case (nothing to expire) takes no write lock
+        if conn.execute(select(outbox.c.id).where(and_(*cond)).limit(1)).first() is None:
+            return 0
     with store.write() as conn:
         result = conn.execute(
-            outbox.update()
-            .where(and_(outbox.c.state == "sent", outbox.c.attempts >= max_deliveries,
-                        outbox.c.last_sent_at <= due))
+            outbox.update().where(and_(*cond))
             .values(state="undelivered", detail="no valid receipt after the last delivery attempt")
         )
     return int(result.rowcount or 0)

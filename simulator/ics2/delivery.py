@@ -59,8 +59,12 @@ class C2tDelivery:
              caller: object, now: datetime) -> HttpAnswer:
         cfg = self._ctx.config
         tls = getattr(caller, "tls_sha256", None)
+        redelivery = timedelta(seconds=cfg.pull_redelivery_seconds)
+        # Reception awareness: what used up its deliveries without a valid receipt is undelivered.
+        outbox_api.expire_undelivered(self._ctx.store, now=now, redelivery=redelivery,
+                                      max_deliveries=cfg.pull_max_deliveries, queue=mpc)
         message = outbox_api.claim_next(
-            self._ctx.store, mpc, now=now, redelivery=timedelta(seconds=cfg.pull_redelivery_seconds),
+            self._ctx.store, mpc, now=now, redelivery=redelivery,
             max_deliveries=cfg.pull_max_deliveries, pack=self._pack,
         )
         if message is None:
@@ -147,11 +151,22 @@ class C2tDelivery:
             return self._signal(error, inbound, None, content_type, tls, now, journal_in=False)
         return HttpAnswer(200, SOAP_CT, b"")
 
-    def error_received(self, inbound: InboundMessage, body: bytes, content_type: str, caller: object,
-                       now: datetime) -> HttpAnswer:
+    def error_received(self, inbound: InboundMessage, body: bytes, content_type: str,
+                       signer_parties: set[str], caller: object, now: datetime) -> HttpAnswer:
+        """An ebMS error from the trader about a message we sent: that delivery failed.
+
+        Only the party the message was sent to may say so (its sealing certificate must be registered
+        for that party), else EBMS:0004/A001 and the delivery is untouched.
+        """
         tls = getattr(caller, "tls_sha256", None)
         ref = inbound.ref_to_message_id
         codes = ", ".join(e.code for e in inbound.errors) if inbound.errors else None
+        with self._ctx.store.read() as conn:
+            sent = outbox_api.find(conn, ref) if ref else None
+        if sent is not None and (party_eori(sent.party) or "") not in signer_parties:
+            raise EbmsError("EBMS:0004", f"the error signal about {ref} is sealed with a certificate not "
+                            f"registered for the party it was sent to", ref_to_message_id=inbound.message_id,
+                            sub_code="A001")
         with self._ctx.store.write() as conn:
             sent = outbox_api.find(conn, ref) if ref else None
             journal.record(conn, JournalEntry(

@@ -113,7 +113,8 @@ class Ics2Msh:
             if inbound.kind == "receipt":
                 return self.delivery.receipt_received(inbound, body, content_type, found.signer_parties,
                                                       caller, now)
-            return self.delivery.error_received(inbound, body, content_type, caller, now)
+            return self.delivery.error_received(inbound, body, content_type, found.signer_parties, caller,
+                                                now)
         except EbmsError as exc:
             return self.delivery.refuse(exc, inbound, body, content_type, caller,
                                         now or self._ctx.clock.now())
