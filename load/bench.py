@@ -38,6 +38,7 @@ TRADERS = ("trader-a", "trader-b")
 class Phase:
     name: str
     latencies: list[float] = field(default_factory=list)
+    finished_at: list[float] = field(default_factory=list)  # seconds since the phase began
     answers: dict[int, bytes] = field(default_factory=dict)  # filing index -> response body
     failures: int = 0
     elapsed: float = 0.0
@@ -101,7 +102,9 @@ def _drive(phase: Phase, transports: list[MutualTlsTransport], duration: float, 
             except OSError:
                 phase.failures += 1
                 continue
-            phase.latencies.append(time.perf_counter() - started)
+            done = time.perf_counter()
+            phase.latencies.append(done - started)
+            phase.finished_at.append(done - began)
             if record:
                 phase.answers[index] = body
 
@@ -112,6 +115,18 @@ def _drive(phase: Phase, transports: list[MutualTlsTransport], duration: float, 
     for thread in threads:
         thread.join()
     phase.elapsed = time.perf_counter() - began
+
+
+def _quarters(phase: Phase, samples: list[float]) -> str:
+    """Throughput and server memory per quarter of the phase: flat lines mean no drift or leak."""
+    parts = []
+    for q in range(4):
+        start, end = phase.elapsed * q / 4, phase.elapsed * (q + 1) / 4
+        count = sum(1 for t in phase.finished_at if start <= t < end)
+        index = min(len(samples) - 1, int(len(samples) * (q + 1) / 4) - 1) if samples else -1
+        rss = f"{samples[index]:.1f} MB" if index >= 0 else "n/a"
+        parts.append(f"Q{q + 1}: {count / (end - start):.0f}/s, {rss}")
+    return "; ".join(parts)
 
 
 def _valid_receipts(phase: Phase, filings: list[SignedFiling]) -> int:
@@ -186,6 +201,7 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
         per_process = [round(_cpu_seconds([p]) / 1, 1) for p in servers]
         client_cpu = (time.process_time() - own_start) / pipeline.elapsed
         rss_end = _rss_mb(servers)
+        quarters = _quarters(pipeline, samples)
         for transport in transports + health:
             transport.close()
         print("checking every receipt and the simulator's register ...", flush=True)
@@ -222,6 +238,7 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
           f"registered, {journaled} journaled; transport failures {pipeline.failures}")
     print(f"server memory (trader workers): start {rss_start:.1f} MB, end {rss_end:.1f} MB, "
           f"peak {result['server_rss_mb']} MB over {len(samples)} samples")
+    print(f"by quarter of the pipeline phase: {quarters}")
     return result
 
 
@@ -229,10 +246,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m load.bench", description=__doc__)
     parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_SECONDS", 60)))
     parser.add_argument("--ceiling-seconds", type=float, default=10.0)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--max-rate", type=float, default=1500.0, help="filings/s to pre-sign for")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--max-rate", type=float, default=600.0, help="filings/s to pre-sign for")
     parser.add_argument("--workers", type=int, default=0, help="server workers (default: one per core)")
-    parser.add_argument("--threads", type=int, default=4, help="threads per server worker")
+    parser.add_argument("--threads", type=int, default=8, help="threads per server worker")
     parser.add_argument("--var-dir")
     parser.add_argument("--pki-dir")
     args = parser.parse_args(argv)
