@@ -18,7 +18,7 @@ from simulator.core.config import SimConfig, load_config
 def _config(args: argparse.Namespace) -> SimConfig:
     overrides: dict[str, Any] = {}
     for name in ("var_dir", "pki_dir", "database_url", "trader_port", "control_port", "workers",
-                 "threads", "official_xsd_dir", "journal_sync", "clock_mode", "clock_start", "seed"):
+                 "threads", "worker_class", "official_xsd_dir", "journal_sync", "clock_mode", "clock_start", "seed"):
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
@@ -120,7 +120,8 @@ def cmd_reset(args: argparse.Namespace) -> int:
 def cmd_client(args: argparse.Namespace) -> int:
     from scenarios.client.cli import run_client
 
-    return run_client(args)
+    config = _config(args)
+    return run_client(args, trader_url=config.trader_url, pki_dir=config.pki)
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
@@ -145,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the simulator (trader TLS listener + control listener)")
     _common(p)
     for flag, kind in (("--trader-port", int), ("--control-port", int), ("--workers", int),
-                       ("--threads", int), ("--database-url", str), ("--official-xsd-dir", Path),
+                       ("--threads", int), ("--worker-class", str), ("--database-url", str),
+                       ("--official-xsd-dir", Path),
                        ("--journal-sync", str), ("--clock-mode", str), ("--clock-start", str),
                        ("--seed", int)):
         p.add_argument(flag, dest=flag[2:].replace("-", "_"), type=kind)

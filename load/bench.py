@@ -145,7 +145,7 @@ def _valid_receipts(phase: Phase, filings: list[SignedFiling]) -> int:
 
 def run(args: argparse.Namespace) -> dict[str, float | int]:
     work = Path(args.var_dir or tempfile.mkdtemp(prefix="icssim-bench-"))
-    extra: tuple[str, ...] = ("--threads", str(args.threads))
+    extra: tuple[str, ...] = ("--threads", str(args.threads), "--worker-class", args.worker_class)
     if args.workers:
         extra += ("--workers", str(args.workers))
     sim = LocalSimulator(work, Path(args.pki_dir) if args.pki_dir else None, extra_args=extra)
@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-rate", type=float, default=600.0, help="filings/s to pre-sign for")
     parser.add_argument("--workers", type=int, default=0, help="server workers (default: one per core)")
     parser.add_argument("--threads", type=int, default=8, help="threads per server worker")
+    parser.add_argument("--worker-class", default="gthread", choices=("gthread", "gevent"))
     parser.add_argument("--var-dir")
     parser.add_argument("--pki-dir")
     args = parser.parse_args(argv)

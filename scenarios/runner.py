@@ -123,16 +123,14 @@ def register_parties(control: SimControl, pki: PkiFiles, names: tuple[str, ...])
 
 
 def run_conformance(args: argparse.Namespace, config: Any) -> int:
-    from certs.pki import init_test_pki
-
+    """`config` is the resolved simulator configuration (read by the CLI, never here)."""
     pki_dir = Path(config.pki)
     local: LocalSimulator | None = None
     if args.simulator:
         control = SimControl(args.simulator, args.token or config.token_file.read_text().strip())
         trader_url = args.trader_url or config.trader_url
     else:
-        if config.pki_dir is None:
-            init_test_pki(pki_dir)
+        # `icssim serve` creates the default PKI when it is missing (simulator/serve.py, prepare).
         local = LocalSimulator(Path(config.var_dir), config.pki_dir)
         print(f"starting the simulator (trader {local.trader_url}, control {local.control_url}) ...")
         control = local.start()

@@ -91,7 +91,7 @@ def _options(config: SimConfig, role: str) -> dict[str, Any]:
 
     pki = config.pki
     return {**common, "bind": [f"{config.trader_host}:{config.trader_port}"],
-            "workers": config.worker_count, "threads": config.threads,
+            "worker_class": config.worker_class, "workers": config.worker_count, "threads": config.threads,
             "certfile": str(pki / "server" / "tls.pem"), "keyfile": str(pki / "server" / "tls.key"),
             "ca_certs": str(pki / "ca" / "root.pem"), "cert_reqs": ssl.CERT_REQUIRED,
             "ssl_context": ssl_context, "worker_connections": 1000, "backlog": 2048}

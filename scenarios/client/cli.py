@@ -61,15 +61,13 @@ def _summary(message: InboundMessage | None) -> dict[str, Any]:
     return out
 
 
-def run_client(args: argparse.Namespace) -> int:
-    from simulator.core.config import load_config
-
-    config = load_config(overrides={"var_dir": args.var_dir, "pki_dir": args.pki_dir})
+def run_client(args: argparse.Namespace, *, trader_url: str, pki_dir: Path) -> int:
+    """`trader_url` and `pki_dir` come from the resolved configuration (read by the CLI, not here)."""
     identity = TraderIdentity.from_files(
         args.eori, sealing_key=args.key, sealing_chain=args.cert,
         tls_cert=args.tls_cert or args.cert, tls_key=args.tls_key or args.key)
-    ca = args.ca or (config.pki / "ca" / "trust-bundle.pem")
-    client = Ics2Client(args.url or config.trader_url, identity, ca, agreement=args.agreement,
+    ca = args.ca or (pki_dir / "ca" / "trust-bundle.pem")
+    client = Ics2Client(args.url or trader_url, identity, ca, agreement=args.agreement,
                         faults=ClientFaults())
     try:
         if args.client_command == "send":

@@ -32,6 +32,7 @@ class SimConfig:
     control_port: int = 8480
     workers: int = 0  # 0 = one per core
     threads: int = 8
+    worker_class: str = "gthread"  # gunicorn worker: gthread (threads) or gevent (greenlets)
     # Set to a directory of official ICS2 XSDs to validate against them instead of ours.
     official_xsd_dir: Path | None = None
     # AS4 size limits (ICD Annex 2: 100 MB uncompressed / 20 MB compressed recommended maximum).
@@ -153,6 +154,8 @@ def load_config(
 def _check(config: SimConfig) -> None:
     if config.journal_sync not in ("normal", "full"):
         raise ValueError("setting 'journal_sync' must be 'normal' or 'full'")
+    if config.worker_class not in ("gthread", "gevent"):
+        raise ValueError("setting 'worker_class' must be 'gthread' or 'gevent'")
     if config.clock_mode not in ("running", "frozen"):
         raise ValueError("setting 'clock_mode' must be 'running' or 'frozen'")
 

@@ -32,13 +32,21 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    select,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import QueuePool
 
 T = TypeVar("T")
+# Bump whenever a table changes shape; a database of another version is refused at start.
+SCHEMA_VERSION = 2
 metadata = MetaData()
+
+
+class SchemaMismatch(RuntimeError):
+    """The database was written by another schema version of the simulator."""
 
 journal = Table(
     "journal",
@@ -171,12 +179,27 @@ class Store:
             self.engine = create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
 
     def create_schema(self) -> None:
-        """Create missing tables; safe when several processes start at once."""
+        """Create missing tables and check the schema version; safe when several processes start.
+
+        A database written by another schema version is refused with SchemaMismatch (its journal is
+        evidence: it is never altered or dropped silently).
+        """
+        existing = set(inspect(self.engine).get_table_names())
         try:
             metadata.create_all(self.engine, checkfirst=True)
         except (OperationalError, ProgrammingError) as exc:
             if "already exists" not in str(exc):
                 raise
+        with self.write() as conn:
+            row = conn.execute(select(sim_state.c.value).where(sim_state.c.key == "schema_version")).first()
+            if row is None and not (existing - {"sim_state"}):
+                conn.execute(sim_state.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                return
+        found = row[0] if row is not None else "none (older than versioning)"
+        if found != str(SCHEMA_VERSION):
+            raise SchemaMismatch(
+                f"the database at {self.url} has schema version {found}; this icssim needs "
+                f"{SCHEMA_VERSION}. Move it away (or delete it) to start with a fresh one.")
 
     def _process_lock_fd(self) -> int | None:
         if self._lock_path is None:

@@ -323,3 +323,40 @@ def test_readers_are_not_blocked_by_a_writer(store: Store) -> None:
         release.set()
         thread.join(10)
     assert _labels(store) == {"pending"}
+
+
+def test_database_of_another_schema_version_is_refused_untouched(tmp_path: Path) -> None:
+    """DESIGN.md "Durability" (the journal is evidence): a database written by another schema version
+    is refused at start with a message naming both versions, and none of its rows is changed."""
+    import sqlite3
+
+    from simulator.core.store import SCHEMA_VERSION, SchemaMismatch
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE journal (id INTEGER PRIMARY KEY, raw BLOB)")
+        raw.execute("INSERT INTO journal (raw) VALUES (x'01')")
+    with pytest.raises(SchemaMismatch, match=f"needs {SCHEMA_VERSION}"):
+        Store(f"sqlite:///{path}").create_schema()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT raw FROM journal").fetchall() == [(b"\x01",)]
+
+    versioned = tmp_path / "versioned.db"
+    first = Store(f"sqlite:///{versioned}")
+    first.create_schema()
+    with first.write() as conn:
+        conn.exec_driver_sql("UPDATE sim_state SET value = '1' WHERE key = 'schema_version'")
+    with pytest.raises(SchemaMismatch, match="schema version 1"):
+        Store(f"sqlite:///{versioned}").create_schema()
+
+
+def test_fresh_database_gets_the_current_schema_version(tmp_path: Path) -> None:
+    """A new database records the schema version; opening it again is accepted."""
+    from simulator.core.store import SCHEMA_VERSION
+
+    store = Store(f"sqlite:///{tmp_path / 'new.db'}")
+    store.create_schema()
+    store.create_schema()
+    with store.read() as conn:
+        value = conn.exec_driver_sql("SELECT value FROM sim_state WHERE key = 'schema_version'").scalar()
+    assert value == str(SCHEMA_VERSION)
