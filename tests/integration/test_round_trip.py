@@ -79,3 +79,50 @@ def test_ping_earns_a_receipt_and_registers_nothing(sim: SimHandle, control: Sim
     accepted = control.journal(direction="in", kind="user", message_id=sent.message_id)
     assert [(e["verdict"], e["action"]) for e in accepted] == [("accepted", as4c.TEST_ACTION)]
     assert client.pull().empty
+
+
+def test_encrypted_payload_is_decrypted_and_registered(sim: SimHandle, control: SimControl) -> None:
+    """domain/ics2.md "AS4 profile": message-level encryption is off in the ICD, but AES-128-GCM with
+    RSA-OAEP key transport (WSS SwA) may still appear and must be accepted: the simulator decrypts the
+    payload with its own key, verifies the signature over the plaintext, receipts and registers it."""
+    from cryptography import x509
+
+    from simulator.codecs.as4.message import pack_user_message
+    from tests.integration.conftest import t2c_user_message, unpack_answer
+
+    trader = sim.pki.trader("trader-a")
+    identity = sim.identity("trader-a")
+    simulator_cert = x509.load_pem_x509_certificate(
+        (sim.pki.directory / "simulator" / "sealing.pem").read_bytes())
+    um = t2c_user_message(trader.eori)
+    content_type, body = pack_user_message(
+        um, [("enc-payload@it.icssim.test", filing_payload(trader.eori), "application/xml")],
+        key=identity.sealing_key, chain=list(identity.sealing_chain), encrypt_for=simulator_cert)
+    assert b"EncryptedData" in body and b"<ie:IE3F32" not in body  # the payload travels encrypted
+
+    answer = unpack_answer(sim.post(content_type, body))
+    assert answer.kind == "receipt", [(e.code, e.detail) for e in answer.errors]
+    registered = control.ics2_ens(message_id=um.message_id)
+    assert [e["state"] for e in registered] == ["registered"]
+
+
+def test_payload_encrypted_for_another_key_is_refused(sim: SimHandle, control: SimControl) -> None:
+    """WSS SwA / ebMS3 §6.7: a payload the simulator cannot decrypt answers EBMS:0102 FailedDecryption,
+    and nothing is registered."""
+    from cryptography import x509
+
+    from simulator.codecs.as4.message import pack_user_message
+    from tests.integration.conftest import t2c_user_message, unpack_answer
+
+    trader = sim.pki.trader("trader-a")
+    identity = sim.identity("trader-a")
+    other = x509.load_pem_x509_certificate(sim.pki.trader("trader-b").sealing_cert.read_bytes())
+    um = t2c_user_message(trader.eori)
+    content_type, body = pack_user_message(
+        um, [("enc-payload@it.icssim.test", filing_payload(trader.eori), "application/xml")],
+        key=identity.sealing_key, chain=list(identity.sealing_chain), encrypt_for=other)
+
+    answer = unpack_answer(sim.post(content_type, body))
+    assert answer.kind == "error"
+    assert [e.code for e in answer.errors] == ["EBMS:0102"]
+    assert control.ics2_ens(message_id=um.message_id) == []
