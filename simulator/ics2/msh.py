@@ -15,11 +15,9 @@ receipt, and only after the commit does the receipt leave (DESIGN.md, "Durabilit
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from cryptography import x509
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
@@ -41,7 +39,6 @@ from simulator.ics2.pmode import Route, c2t_mpc, check_user_message, party_eori,
 from simulator.trust.material import SecurityMaterial
 from simulator.trust.registry import PartyRegistry, certificate_sha256
 
-log = logging.getLogger(__name__)
 PROFILE = "ics2"
 
 
@@ -121,7 +118,7 @@ class Ics2Msh:
 
     def _lookups(self, inbound: InboundMessage, caller: Caller) -> Lookups:
         signature = inbound.signature
-        signer = _sha256(signature.chain[0]) if signature is not None and signature.chain else None
+        signer = certificate_sha256(signature.chain[0]) if signature is not None and signature.chain else None
         with self._ctx.store.read() as conn:
             now = self._ctx.clock.state(conn).now()
             signer_parties = self._registry.parties_for(signer, "sealing", conn)
@@ -151,7 +148,7 @@ class Ics2Msh:
         """EBMS:0004 / A001 (ICD Table 24): sealing (and TLS) certificate not registered for the EORI."""
         ref = inbound.message_id
         if eori not in found.signer_parties:
-            signer = _sha256(inbound.signature.chain[0]) if inbound.signature else None
+            signer = certificate_sha256(inbound.signature.chain[0]) if inbound.signature else None
             raise EbmsError("EBMS:0004", f"the sealing certificate (sha256 {signer}) is not registered "
                             f"for EORI {eori}", ref_to_message_id=ref, sub_code="A001")
         if self._ctx.config.require_tls_party_match and eori not in found.tls_parties:
@@ -265,7 +262,3 @@ class Ics2Msh:
         assert eori is not None
         self._authorise(eori, found, inbound, caller)
         return self.delivery.pull(inbound, body, content_type, mpc, party_id, caller, found.now)
-
-
-def _sha256(cert: x509.Certificate) -> str:
-    return certificate_sha256(cert)
