@@ -82,7 +82,10 @@ def clock_advance() -> Response:
         seconds = float(raw)
     except ValueError:
         raise ValueError(f"'seconds' must be a number, got {raw!r}") from None
-    state = sim_context().clock.advance(seconds)
+    ctx = sim_context()
+    state = ctx.clock.advance(seconds)
+    for hook in ctx.clock_hooks:  # e.g. lifecycle timers now due (completion timer, 200-day expiry)
+        hook(state.now())
     return jsonify(mode=state.mode, now=state.now().isoformat(), offset_seconds=state.offset_seconds)
 
 

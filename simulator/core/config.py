@@ -47,6 +47,8 @@ class SimConfig:
     clock_start: str | None = None
     seed: int = 0
     mrn_country: str = "BE"
+    # ICS2 completion timer of a partial ENS (domain/ics2.md "ENS lifecycle": value unverified).
+    completion_timer_seconds: int = 86400
     # A pulled message that got no valid receipt is offered again after this long (reception awareness).
     pull_redelivery_seconds: int = 300
     pull_max_deliveries: int = 3

@@ -6,11 +6,14 @@ DESIGN.md, "Fast on the hot path").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from flask import Flask, current_app
 from sqlalchemy.engine import Connection
 
+import simulator.core.lifecycle  # noqa: F401  (its tables join the schema before create_schema)
 from simulator.core.clock import SimClock
 from simulator.core.config import SimConfig
 from simulator.core.store import SCENE_TABLES, Store, metadata
@@ -23,6 +26,8 @@ class SimContext:
     config: SimConfig
     store: Store
     clock: SimClock
+    # Called with the new simulated time after every clock advance (profiles fire their due timers).
+    clock_hooks: list[Callable[[datetime], None]] = field(default_factory=list)
 
     @classmethod
     def open(cls, config: SimConfig, *, create_schema: bool = True) -> SimContext:

@@ -41,7 +41,7 @@ from sqlalchemy.pool import QueuePool
 
 T = TypeVar("T")
 # Bump whenever a table changes shape; a database of another version is refused at start.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 metadata = MetaData()
 
 
@@ -147,7 +147,8 @@ sim_state = Table(
 )
 
 # Tables wiped by a reset of the scene; the registry survives unless asked.
-SCENE_TABLES = ("journal", "accepted_messages", "outbox")
+SCENE_TABLES = ("journal", "accepted_messages", "outbox", "lifecycle_instances", "lifecycle_history",
+                "lifecycle_timers")
 
 
 class Store:

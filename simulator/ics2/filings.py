@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from simulator.codecs.xmlsafe import XmlRefused, parse_xml
 from simulator.core.clock import iso
 from simulator.core.fastsql import Prepared
+from simulator.core.lifecycle import Lifecycle
 from simulator.ics2.catalogue import CatalogueEntry
 from simulator.ics2.models import ens
 from simulator.ics2.mrn import make_mrn
@@ -58,9 +59,10 @@ class Reply:
 
 
 class FilingDesk:
-    def __init__(self, schemas: SchemaSet, *, mrn_country: str) -> None:
+    def __init__(self, schemas: SchemaSet, *, mrn_country: str, lifecycle: Lifecycle) -> None:
         self._schemas = schemas
         self._country = mrn_country
+        self._lifecycle = lifecycle
 
     def assess(self, entry: CatalogueEntry, payload: bytes) -> Assessment:
         """Schema, then data-quality rules; every error is collected (IE3N99 lists ALL errors)."""
@@ -109,6 +111,12 @@ class FilingDesk:
             return Reply("IE3N99", payload, assessment.lrn, None)
         mrn = make_mrn(now.year % 100, self._country, int(sequence or 0))
         _SET_MRN.run(conn, {"ens_id": sequence, "new_mrn": mrn})
+        # The ENS enters its declared lifecycle (data/lifecycle.json), keyed by MRN.
+        parties = assessment.parties
+        self._lifecycle.start(conn, mrn, now, data={
+            "declarant": assessment.declarant,
+            "representative": parties.representative_id if parties else None})
+        self._lifecycle.fire(conn, mrn, "register", now)
         payload = build_ie3r01(lrn=assessment.lrn or "", mrn=mrn, registered_at=now,
                                specific_circumstance_indicator=assessment.circumstance or "F00",
                                parties=assessment.parties)

@@ -6,12 +6,17 @@ schemas and rules (DESIGN.md, "Fast on the hot path").
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import func, select
 
 from simulator.core.context import SimContext, sim_context
+from simulator.core.lifecycle import Lifecycle
+from simulator.core.timers import lifecycle_instances
 from simulator.ics2 import models
 from simulator.ics2.filings import FilingDesk
+from simulator.ics2.lifecycle import MACHINE, ens_lifecycle
 from simulator.ics2.msh import Ics2Msh
 from simulator.ics2.validation import SchemaSet
 from simulator.ics2.views import MSH_KEY, ics2_trader
@@ -21,25 +26,39 @@ NAME = "ics2"
 ics2_control = Blueprint("ics2_control", __name__, url_prefix="/_sim/ics2")
 
 
+def _lifecycle(ctx: SimContext) -> Lifecycle:
+    return ens_lifecycle({"completion_timer_seconds": float(ctx.config.completion_timer_seconds)})
+
+
 def init_trader(app: Flask, ctx: SimContext) -> None:
     material = SecurityMaterial.from_pki(ctx.config.pki)
     schemas = SchemaSet(ctx.config.official_xsd_dir)
-    desk = FilingDesk(schemas, mrn_country=ctx.config.mrn_country)
+    desk = FilingDesk(schemas, mrn_country=ctx.config.mrn_country, lifecycle=_lifecycle(ctx))
     app.extensions[MSH_KEY] = Ics2Msh(ctx, material, desk)
     app.register_blueprint(ics2_trader)
 
 
 def init_control(app: Flask, ctx: SimContext) -> None:
     app.register_blueprint(ics2_control)
+    lifecycle = _lifecycle(ctx)
+
+    def fire_due_timers(now: datetime) -> None:
+        """Timers due at the new simulated time fire in order (completion timer, 200-day expiry)."""
+        ctx.store.transact(lambda conn: lifecycle.run_due(conn, now))
+
+    ctx.clock_hooks.append(fire_due_timers)
 
 
 @ics2_control.get("/ens")
 def ens_list() -> Response:
     """ENS filings with their state; filters: lrn, mrn, sender, state."""
     table = models.ens
+    life = lifecycle_instances
     query = select(table.c.id, table.c.lrn, table.c.mrn, table.c.message_type, table.c.sender,
                    table.c.declarant, table.c.state, table.c.message_id, table.c.agreement,
-                   table.c.filed_at, table.c.errors)
+                   table.c.filed_at, table.c.errors, life.c.state.label("lifecycle_state")
+                   ).select_from(table.outerjoin(life, (life.c.entity_id == table.c.mrn)
+                                                 & (life.c.machine == MACHINE)))
     for name in ("lrn", "mrn", "sender", "state", "message_id"):
         value = request.args.get(name)
         if value:

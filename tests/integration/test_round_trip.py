@@ -126,3 +126,34 @@ def test_payload_encrypted_for_another_key_is_refused(sim: SimHandle, control: S
     assert answer.kind == "error"
     assert [e.code for e in answer.errors] == ["EBMS:0102"]
     assert control.ics2_ens(message_id=um.message_id) == []
+
+
+def test_registered_ens_enters_its_lifecycle_and_expires_after_200_days(sim: SimHandle,
+                                                                        control: SimControl) -> None:
+    """domain/ics2.md "ENS lifecycle": a registered ENS is in the declared state machine
+    (simulator/ics2/data/lifecycle.json); it is invalidated automatically 200 days after filing, on the
+    simulated clock: not one second before, and at the due instant when the clock is advanced."""
+    trader = sim.pki.trader("trader-a")
+    sent = sim.client("trader-a").send("IE3F32", filing_payload(trader.eori))
+    assert sent.receipt, describe(sent.http)
+    [ens] = control.ics2_ens(message_id=sent.message_id)
+    assert ens["lifecycle_state"] == "registered"
+
+    control.advance_clock(200 * 86400 - 5)
+    assert control.ics2_ens(message_id=sent.message_id)[0]["lifecycle_state"] == "registered"
+    control.advance_clock(10)
+    assert control.ics2_ens(message_id=sent.message_id)[0]["lifecycle_state"] == "invalidated"
+
+
+def test_rejected_filing_has_no_lifecycle(sim: SimHandle, control: SimControl) -> None:
+    """domain/ics2.md "ENS lifecycle": a filing that fails validation is rejected (IE3N99) and never
+    becomes an ENS with an MRN, so it has no lifecycle state."""
+    from scenarios.filings.ics2 import build_filing, sample_data
+
+    trader = sim.pki.trader("trader-a")
+    payload = build_filing("IE3F32", sample_data("IE3F32", lrn="RTREJ000000000000001", eori=trader.eori,
+                                                 variant="invalid-hs-code"))
+    sent = sim.client("trader-a").send("IE3F32", payload)
+    assert sent.receipt, describe(sent.http)
+    [ens] = control.ics2_ens(message_id=sent.message_id)
+    assert (ens["state"], ens["mrn"], ens["lifecycle_state"]) == ("rejected", None, None)

@@ -24,6 +24,7 @@ from simulator.core.journal import JournalEntry
 from simulator.core.store import accepted_messages, parties, party_certificates
 from simulator.ics2.catalogue import entry
 from simulator.ics2.filings import FilingDesk
+from simulator.ics2.lifecycle import ens_lifecycle
 from simulator.ics2.models import ens
 from simulator.ics2.validation import default_schema_set
 from simulator.trust.registry import PartyRegistry
@@ -44,7 +45,7 @@ def ctx(tmp_path: Path) -> Iterator[SimContext]:
 
 
 def _register_filing(ctx: SimContext, lrn: str) -> str | None:
-    desk = FilingDesk(default_schema_set(), mrn_country="BE")
+    desk = FilingDesk(default_schema_set(), mrn_country="BE", lifecycle=ens_lifecycle())
     catalogue_entry = entry("IE3F32")
     assert catalogue_entry is not None
     assessment = desk.assess(catalogue_entry, build_filing("IE3F32", sample_data("IE3F32", lrn=lrn, eori=EORI)))

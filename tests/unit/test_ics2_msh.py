@@ -45,6 +45,7 @@ from simulator.core.store import Store
 from simulator.ics2.catalogue import entry
 from simulator.ics2.delivery import HttpAnswer
 from simulator.ics2.filings import FilingDesk
+from simulator.ics2.lifecycle import ens_lifecycle
 from simulator.ics2.models import ens
 from simulator.ics2.msh import Caller, Ics2Msh
 from simulator.ics2.pmode import c2t_mpc
@@ -460,7 +461,7 @@ def test_pull_over_another_partys_tls_certificate_is_ebms_0004(sim: Sim, a: Trad
 # -- the filing desk ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def desk() -> FilingDesk:
-    return FilingDesk(default_schema_set(), mrn_country="BE")
+    return FilingDesk(default_schema_set(), mrn_country="BE", lifecycle=ens_lifecycle())
 
 
 def _f32() -> Any:
