@@ -21,6 +21,7 @@ class CatalogueEntry:
     status: str
     mode: str = ""
     dataset: str = ""
+    note: str = ""  # what could not be verified against the ICD
 
     @property
     def implemented(self) -> bool:
@@ -44,6 +45,7 @@ def catalogue() -> dict[str, CatalogueEntry]:
             status=item["status"],
             mode=item.get("mode", ""),
             dataset=item.get("dataset", ""),
+            note=item.get("note", ""),
         )
     return out
 

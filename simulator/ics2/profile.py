@@ -18,7 +18,7 @@ from simulator.ics2 import models
 from simulator.ics2.filings import FilingDesk
 from simulator.ics2.lifecycle import MACHINE, ens_lifecycle
 from simulator.ics2.msh import Ics2Msh
-from simulator.ics2.validation import SchemaSet
+from simulator.ics2.validation import load_schema_set
 from simulator.ics2.views import MSH_KEY, ics2_trader
 from simulator.trust.material import SecurityMaterial
 
@@ -32,7 +32,7 @@ def _lifecycle(ctx: SimContext) -> Lifecycle:
 
 def init_trader(app: Flask, ctx: SimContext) -> None:
     material = SecurityMaterial.from_pki(ctx.config.pki)
-    schemas = SchemaSet(ctx.config.official_xsd_dir)
+    schemas = load_schema_set(ctx.config.official_xsd_dir)  # compiled once per process (cached)
     desk = FilingDesk(schemas, mrn_country=ctx.config.mrn_country, lifecycle=_lifecycle(ctx))
     app.extensions[MSH_KEY] = Ics2Msh(ctx, material, desk)
     app.register_blueprint(ics2_trader)

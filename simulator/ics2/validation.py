@@ -152,11 +152,12 @@ class SchemaSet:
             doc = etree.parse(str(path), parser)
             namespace = doc.getroot().get("targetNamespace")
             self._schemas[mid] = _Compiled(mid, path, etree.XMLSchema(doc), namespace)
-        # Every element name declared anywhere: tells a misplaced known element from an unknown one.
-        for path in self.directory.rglob("*.xsd"):
-            for element in etree.parse(str(path), parser).iter(f"{_XS}element"):
-                if element.get("name"):
-                    declared.add(str(element.get("name")))
+        # Which child names each element may have: tells a misplaced or repeated legal child (13/35)
+        # from an element that does not belong under that parent at all (15).
+        documents = [etree.parse(str(path), parser) for path in sorted(self.directory.rglob("*.xsd"))]
+        self._legal_children = _legal_children(documents)
+        for doc in documents:
+            declared.update(str(e.get("name")) for e in doc.iter(f"{_XS}element") if e.get("name"))
         self._declared_names = frozenset(declared)
 
     @property
@@ -247,7 +248,7 @@ class SchemaSet:
         previous = element.getprevious()
         while previous is not None and not isinstance(previous.tag, str):
             previous = previous.getprevious()
-        known = name in self._declared_names
+        known = parent is not None and name in self._legal_children.get(local_name(parent), ())
         if known and previous is not None and local_name(previous) == name and name not in expected:
             return FunctionalError(TOO_MANY_REPETITIONS, pointer, reason)
         if known and expected and parent is not None:
@@ -256,6 +257,63 @@ class SchemaSet:
                 parent_pointer = element_pointer(parent, root)
                 return FunctionalError(MISSING, f"{parent_pointer}/{expected[-1]}", reason)
         return FunctionalError(NOT_SUPPORTED_IN_POSITION, pointer, reason)
+
+
+def _local(qname: str | None) -> str:
+    return (qname or "").rpartition(":")[2]
+
+
+def _legal_children(documents: list[etree._ElementTree]) -> dict[str, frozenset[str]]:
+    """Element name -> names of the child elements its declared type(s) allow, over all XSDs.
+
+    Follows named complex types, xs:group references and xs:extension bases; an element name declared
+    with several types gets the union (a tolerant answer only used to classify an error).
+    """
+    types: dict[str, etree._Element] = {}
+    groups: dict[str, etree._Element] = {}
+    for doc in documents:
+        for node in doc.getroot():
+            if node.tag == f"{_XS}complexType" and node.get("name"):
+                types[str(node.get("name"))] = node
+            elif node.tag == f"{_XS}group" and node.get("name"):
+                groups[str(node.get("name"))] = node
+
+    def content(node: etree._Element, seen: set[str]) -> set[str]:
+        names: set[str] = set()
+        for child in node:
+            if not isinstance(child.tag, str):
+                continue
+            if child.tag == f"{_XS}element":
+                names.add(child.get("name") or _local(child.get("ref")))
+            elif child.tag == f"{_XS}group" and child.get("ref"):
+                ref = _local(child.get("ref"))
+                if ref in groups and f"g:{ref}" not in seen:
+                    names |= content(groups[ref], seen | {f"g:{ref}"})
+            elif child.tag == f"{_XS}extension" and child.get("base"):
+                base = _local(child.get("base"))
+                if base in types and f"t:{base}" not in seen:
+                    names |= content(types[base], seen | {f"t:{base}"})
+                names |= content(child, seen)
+            elif child.tag != f"{_XS}complexType":  # sequence, choice, all, complexContent, ...
+                names |= content(child, seen)
+        return names
+
+    legal: dict[str, set[str]] = {}
+    for doc in documents:
+        for element in doc.iter(f"{_XS}element"):
+            name = element.get("name")
+            if not name:
+                continue
+            inline = element.find(f"{_XS}complexType")
+            type_name = _local(element.get("type"))
+            if inline is not None:
+                allowed = content(inline, set())
+            elif type_name in types:
+                allowed = content(types[type_name], {f"t:{type_name}"})
+            else:
+                continue
+            legal.setdefault(str(name), set()).update(allowed)
+    return {name: frozenset(children - {""}) for name, children in legal.items()}
 
 
 def _expected_names(reason: str) -> list[str]:
