@@ -18,7 +18,7 @@ from scenarios.pki import PkiFiles
 from scenarios.simctl import SimControl
 from scenarios.steps.scene import Scene
 
-pytest_plugins = ["scenarios.steps.ics2_steps"]
+pytest_plugins = ["scenarios.steps.ics2_steps", "scenarios.steps.ics2_lifecycle_steps"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

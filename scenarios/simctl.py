@@ -109,6 +109,11 @@ class SimControl:
     def ics2_ens_stats(self) -> dict[str, int]:
         return dict(self._call("GET", "/ics2/ens/stats")["states"])
 
+    def ics2_fire(self, mrn: str, event: str, **context: Any) -> dict[str, Any]:
+        """Move one ENS through its lifecycle as customs would (arrival, presentation, ...)."""
+        return dict(self._call("POST", f"/ics2/ens/{urllib.parse.quote(mrn)}/events",
+                               {"event": event, **context}))
+
     def wait_for(self, probe: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
         """Poll the journal-backed `probe` until it returns something truthy (no fixed sleeps)."""
         deadline = time.monotonic() + timeout

@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from scenarios.client.ics2 import ClientFaults, Ics2Client, PullOutcome, SendOutcome, TraderIdentity
-from scenarios.filings.ics2 import FilingMessageId, build_filing, sample_data
+from scenarios.filings.ics2 import (
+    FilingMessageId,
+    build_amendment,
+    build_filing,
+    build_invalidation,
+    sample_data,
+)
 from scenarios.pki import PkiFiles
 
 
@@ -52,6 +58,18 @@ class ReferenceDriver:
         data = sample_data(kind, lrn=lrn, eori=self.pki.trader(trader).eori, variant=variant)
         payload = build_filing(kind, data)
         return lrn, self.client(trader).send(message_type, payload)
+
+    def amend(self, trader: str, filing_type: str, mrn: str) -> tuple[str, SendOutcome]:
+        """Send the full new dataset of the filing as its amendment IE3Axx referring to `mrn`."""
+        lrn = self.next_lrn(trader)
+        kind = cast(FilingMessageId, filing_type)
+        data = sample_data(kind, lrn=lrn, eori=self.pki.trader(trader).eori)
+        return lrn, self.client(trader).send("IE3A" + filing_type[4:], build_amendment(kind, data, mrn=mrn))
+
+    def invalidate(self, trader: str, mrn: str) -> SendOutcome:
+        """Ask for the invalidation of the ENS `mrn` (IE3Q04)."""
+        eori = self.pki.trader(trader).eori
+        return self.client(trader).send("IE3Q04", build_invalidation(mrn=mrn, sender=eori, declarant=eori))
 
     def resend_last(self, trader: str) -> SendOutcome:
         return self.client(trader).resend_last()

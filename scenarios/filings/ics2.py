@@ -377,3 +377,34 @@ def sample_data(
         else:
             data["houses"][0]["consignee"]["name"] = "Unknown"
     return data
+
+
+def build_amendment(filing_message_id: FilingMessageId, data: Mapping[str, Any], *, mrn: str) -> bytes:
+    """IE3Axx: the full new dataset of the filing, with the MRN of the ENS it replaces right after the
+    LRN (domain/ics2.md "Messages": amendments carry the same codes as filings and refer to the MRN)."""
+    amendment_id = "IE3A" + filing_message_id[4:]
+    namespace = namespace_for(amendment_id)
+    root = etree.fromstring(build_filing(filing_message_id, data, namespace=namespace))
+    root.tag = f"{{{namespace}}}{amendment_id}"
+    lrn = root.find("LRN")
+    assert lrn is not None
+    mrn_element = etree.Element("MRN")
+    mrn_element.text = mrn
+    lrn.addnext(mrn_element)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def build_invalidation(*, mrn: str, sender: str, declarant: str, issued: datetime | None = None,
+                       representative: str | None = None, reason: str | None = None) -> bytes:
+    """IE3Q04 invalidation request for the ENS `mrn` (domain/ics2.md "Messages")."""
+    namespace = namespace_for("IE3Q04")
+    root = etree.Element(f"{{{namespace}}}IE3Q04", nsmap={"ie": namespace})
+    _text(root, "messageSender", sender)
+    _text(root, "MRN", mrn)
+    _text(root, "documentIssueDate", issued or datetime(2026, 1, 1, tzinfo=UTC))
+    _text(etree.SubElement(root, "declarant"), "identificationNumber", declarant)
+    if representative:
+        _text(etree.SubElement(root, "representative"), "identificationNumber", representative)
+    if reason:
+        _text(root, "invalidationReason", reason)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

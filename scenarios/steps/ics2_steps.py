@@ -16,6 +16,9 @@ from scenarios.pki import PkiFiles
 from scenarios.simctl import SimControl
 from scenarios.steps.scene import Scene
 
+# A message gets exactly one functional reply (domain/ics2.md "Messages").
+FUNCTIONAL_REPLIES = frozenset({"IE3R01", "IE3N99", "IE3N01", "IE3N10", "IE3R07"})
+
 # -- Given ----------------------------------------------------------------------------------------------
 
 
@@ -172,8 +175,8 @@ def one_filing(sim: SimControl, scene: Scene) -> None:
 def one_functional_reply(sim: SimControl, scene: Scene) -> None:
     replies = [m for m in sim.outbox() if m["ref_to_message_id"] == scene.message_id]
     actions = [m["action"] for m in replies]
-    assert len(replies) == 1 and actions[0] in ("IE3R01", "IE3N99", "IE3N01"), (
-        f"expected exactly one IE3R01/IE3N01/IE3N99 for {scene.message_id}, found {actions}")
+    assert len(replies) == 1 and actions[0] in FUNCTIONAL_REPLIES, (
+        f"expected exactly one of {sorted(FUNCTIONAL_REPLIES)} for {scene.message_id}, found {actions}")
 
 
 @then(parsers.parse('no functional reply is waiting for the trader "{trader}"'))

@@ -15,6 +15,8 @@ class Scene:
     resent: SendOutcome | None = None
     pulled: PullOutcome | None = None
     history: list[SendOutcome] = field(default_factory=list)
+    mrn: str | None = None  # the ENS the scenario works on
+    filing_type: str | None = None
 
     @property
     def message_id(self) -> str:

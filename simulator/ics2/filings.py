@@ -14,17 +14,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lxml import etree
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from simulator.codecs.xmlsafe import XmlRefused, parse_xml
 from simulator.core.clock import iso
 from simulator.core.fastsql import Prepared
-from simulator.core.lifecycle import Lifecycle
+from simulator.core.lifecycle import Lifecycle, TransitionRefused
 from simulator.ics2.catalogue import CatalogueEntry
 from simulator.ics2.models import ens
 from simulator.ics2.mrn import make_mrn
-from simulator.ics2.replies import ReplyParties, build_ie3n99, build_ie3r01, parties_from_filing
+from simulator.ics2.replies import (
+    ReplyParties,
+    build_ie3n01,
+    build_ie3n10,
+    build_ie3n99,
+    build_ie3r01,
+    build_ie3r07,
+    parties_from_filing,
+)
 from simulator.ics2.rules import check_rules
 from simulator.ics2.validation import FunctionalError, SchemaSet
 
@@ -44,6 +52,8 @@ class Assessment:
     errors: list[FunctionalError] = field(default_factory=list)
     circumstance: str | None = None  # specificCircumstanceIndicator, echoed in the IE3R01
     parties: ReplyParties | None = None  # what the reply echoes of the filing
+    kind: str = "filing"  # catalogue kind: filing | amendment | invalidation-request
+    mrn: str | None = None  # the ENS an amendment or request refers to
 
     @property
     def accepted(self) -> bool:
@@ -59,6 +69,9 @@ class Reply:
 
 
 class FilingDesk:
+    """Filings register (IE3R01) or are rejected (IE3N99); amendments and invalidation requests move
+    the ENS through its lifecycle (IE3N10 / IE3R07) or are refused by it (IE3N01)."""
+
     def __init__(self, schemas: SchemaSet, *, mrn_country: str, lifecycle: Lifecycle) -> None:
         self._schemas = schemas
         self._country = mrn_country
@@ -79,11 +92,12 @@ class FilingDesk:
                 "12", f"/{local}",
                 f"payload root element {local} does not match the AS4 Action {entry.message_id}", local)])
         errors = self._schemas.validate(root)
-        if not errors:
-            errors = check_rules(root, entry.message_id)
+        if not errors and entry.kind in ("filing", "amendment"):
+            # An amendment is the full new dataset (domain/ics2.md "Messages"): the filing's rules apply.
+            errors = check_rules(root, "IE3F" + entry.message_id[4:])
         return Assessment(entry.message_id, lrn, declarant, list(errors),
                           circumstance=_text(root, "specificCircumstanceIndicator"),
-                          parties=parties_from_filing(root))
+                          parties=parties_from_filing(root), kind=entry.kind, mrn=_text(root, "MRN"))
 
     def commit(
         self,
@@ -97,6 +111,8 @@ class FilingDesk:
         now: datetime,
     ) -> Reply:
         """Register or reject inside the caller's transaction and build the one functional reply."""
+        if assessment.kind != "filing":
+            return self._about_ens(conn, assessment, sender=sender, now=now)
         state = "registered" if assessment.accepted else "rejected"
         sequence, _ = _INSERT_ENS.run(conn, {
             "lrn": assessment.lrn, "mrn": None, "message_type": assessment.message_type,
@@ -122,9 +138,43 @@ class FilingDesk:
                                parties=assessment.parties)
         return Reply("IE3R01", payload, assessment.lrn, mrn)
 
+    def _about_ens(self, conn: Connection, assessment: Assessment, *, sender: str, now: datetime) -> Reply:
+        """IE3Axx / IE3Q04: correlation by MRN (domain/ics2.md IE3N99 rule); the lifecycle decides."""
+        mrn, message = assessment.mrn, assessment.message_type
+        if not assessment.accepted:
+            return Reply("IE3N99", build_ie3n99(mrn=mrn, errors=assessment.errors, rejected_at=now), mrn, None)
+        assert mrn is not None  # the schema requires it
+        _, rows = _FIND_ENS.run(conn, {"mrn": mrn})
+        problem = None
+        if not rows:
+            problem = "no ENS is registered under this MRN"
+        elif assessment.kind == "amendment" and rows[0][0][4:] != message[4:]:
+            problem = f"{message} cannot amend an ENS filed as {rows[0][0]}"
+        if problem is not None:
+            error = FunctionalError("12", f"/{message}/MRN", problem, mrn)
+            return Reply("IE3N99", build_ie3n99(mrn=mrn, errors=[error], rejected_at=now), mrn, None)
+        event, action = _EVENT_AND_REPLY[assessment.kind]
+        try:
+            self._lifecycle.fire(conn, mrn, event, now, party=sender)
+        except TransitionRefused as exc:
+            error = FunctionalError(exc.code, f"/{message}/MRN", f"{exc.detail} ({exc.rule})", mrn)
+            return Reply("IE3N01", build_ie3n01(errors=[error], at=now, mrn=mrn, parties=assessment.parties),
+                         mrn, mrn)
+        return Reply(action, _about_ens_reply(action, mrn, now, assessment.parties), mrn, mrn)
+
 
 def _text(root: etree._Element, path: str) -> str | None:
     element = root.find(path)
     if element is None or element.text is None:
         return None
     return element.text.strip() or None
+
+
+_EVENT_AND_REPLY = {"amendment": ("amend", "IE3N10"), "invalidation-request": ("invalidate", "IE3R07")}
+_FIND_ENS = Prepared(select(ens.c.message_type).where(ens.c.mrn == bindparam("mrn")), ("mrn",))
+
+
+def _about_ens_reply(action: str, mrn: str, now: datetime, parties: ReplyParties | None) -> bytes:
+    if action == "IE3N10":
+        return build_ie3n10(mrn=mrn, amended_at=now, parties=parties)
+    return build_ie3r07(mrn=mrn, invalidated_at=now, parties=parties)

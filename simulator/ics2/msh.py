@@ -33,6 +33,7 @@ from simulator.core.fastsql import Prepared
 from simulator.core.journal import JournalEntry
 from simulator.core.store import accepted_messages
 from simulator.core.store import journal as journal_table
+from simulator.ics2.catalogue import entry as catalogue_entry
 from simulator.ics2.delivery import SOAP_CT, C2tDelivery, HttpAnswer
 from simulator.ics2.filings import Assessment, FilingDesk
 from simulator.ics2.pmode import Route, c2t_mpc, check_user_message, party_eori, party_of_mpc
@@ -199,7 +200,8 @@ class Ics2Msh:
         receipt_id = self.delivery.message_id("receipt", basis)
         receipt = build_receipt(inbound, key=self._material.sealing_key, chain=self._material.sealing_chain,
                                 message_id=receipt_id, timestamp=now)
-        lrn = assessment.lrn if assessment is not None else None
+        # Filings correlate by LRN, messages about an ENS by MRN (domain/ics2.md, IE3N99 correlation).
+        lrn = (assessment.mrn or assessment.lrn) if assessment is not None else None
 
         def store(conn: Connection) -> bytes | None:
             """Returns the earlier receipt when a concurrent copy of this message won the race."""
@@ -220,7 +222,8 @@ class Ics2Msh:
                 outbox_api.enqueue(
                     conn, profile=PROFILE, queue=c2t_mpc(route.party_id), party=route.party_id,
                     message_id=self.delivery.message_id(reply.action, basis), action=reply.action,
-                    payload=reply.payload, priority="B", created_at=now, ref_to_message_id=um.message_id,
+                    payload=reply.payload, priority=_priority(reply.action), created_at=now,
+                    ref_to_message_id=um.message_id,
                     correlation=reply.mrn or reply.correlation,
                     meta={"agreement": route.agreement, "timestamp": iso(now), "lrn": reply.correlation},
                 )
@@ -262,3 +265,9 @@ class Ics2Msh:
         assert eori is not None
         self._authorise(eori, found, inbound, caller)
         return self.delivery.pull(inbound, body, content_type, mpc, party_id, caller, found.now)
+
+
+def _priority(action: str) -> str:
+    """Priority class of a reply under backlog (domain/ics2.md "Messages": A/B/C), from the catalogue."""
+    found = catalogue_entry(action)
+    return found.priority if found is not None else "B"

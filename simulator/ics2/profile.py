@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from sqlalchemy import func, select
 
 from simulator.core.context import SimContext, sim_context
-from simulator.core.lifecycle import Lifecycle
+from simulator.core.lifecycle import Lifecycle, TransitionRefused, UnknownEvent, UnknownInstance
 from simulator.core.timers import lifecycle_instances
 from simulator.ics2 import models
 from simulator.ics2.filings import FilingDesk
@@ -47,6 +47,7 @@ def init_control(app: Flask, ctx: SimContext) -> None:
         ctx.store.transact(lambda conn: lifecycle.run_due(conn, now))
 
     ctx.clock_hooks.append(fire_due_timers)
+    app.extensions["icssim.ics2.lifecycle"] = lifecycle
 
 
 @ics2_control.get("/ens")
@@ -75,3 +76,25 @@ def ens_stats() -> Response:
     with sim_context().store.read() as conn:
         rows = conn.execute(select(table.c.state, func.count()).group_by(table.c.state)).all()
     return jsonify(states={state: count for state, count in rows})
+
+
+@ics2_control.post("/ens/<mrn>/events")
+def ens_event(mrn: str) -> tuple[Response, int]:
+    """Fire a lifecycle event for one ENS as customs would (e.g. {"event": "present"}), like moto's
+    state-transition API: the scene moves without a trader message. Refused -> 409 with the rule."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get("event"), str):
+        return jsonify(error="Bad Request", detail='give {"event": NAME, ...context}'), 400
+    context = {k: v for k, v in data.items() if k != "event"}
+    lifecycle: Lifecycle = current_app.extensions["icssim.ics2.lifecycle"]
+    ctx = sim_context()
+    now = ctx.clock.now()
+    try:
+        moved = ctx.store.transact(lambda conn: lifecycle.fire(conn, mrn, data["event"], now, **context))
+    except UnknownInstance:
+        return jsonify(error="Not Found", detail=f"no ENS lifecycle for MRN {mrn}"), 404
+    except UnknownEvent as exc:
+        return jsonify(error="Bad Request", detail=str(exc)), 400
+    except TransitionRefused as exc:
+        return jsonify(error="Conflict", code=exc.code, detail=exc.detail, rule=exc.rule), 409
+    return jsonify(mrn=mrn, event=data["event"], from_state=moved.from_state, state=moved.to_state), 200

@@ -174,6 +174,30 @@ def build_ie3r01(
     return _serialise(root)
 
 
+def _error_notification(message_id: str, *, errors: Sequence[FunctionalError], at: datetime, lrn: str | None,
+                        mrn: str | None, parties: ReplyParties | None, namespace: str | None) -> bytes:
+    if not errors:
+        raise ValueError(f"an {message_id} needs at least one error")
+    if lrn is not None and mrn is not None:
+        raise ValueError("give the LRN or the MRN, not both")
+    ns = namespace or namespace_for(message_id)
+    root = etree.Element(f"{{{ns}}}{message_id}", nsmap={PREFIX: ns})
+    if _fits(_LRN, lrn) is not None:
+        _sub(root, "LRN", str(lrn))
+    elif _fits(MRN_PATTERN, mrn) is not None:
+        _sub(root, "MRN", str(mrn))
+    _sub(root, "notificationDate", _timestamp(at))
+    _reply_parties(root, parties)
+    for error in errors[:MAX_ERRORS]:
+        item = etree.SubElement(root, "error")
+        _sub(item, "errorCode", error.code)
+        _sub(item, "errorPointer", _clean(error.pointer or "/", 512))
+        _sub(item, "errorReason", _clean(error.reason or "Error", 512))
+        if error.original_value:
+            _sub(item, "originalAttributeValue", _clean(error.original_value, 512))
+    return _serialise(root)
+
+
 def build_ie3n99(
     *,
     errors: Sequence[FunctionalError],
@@ -189,24 +213,35 @@ def build_ie3n99(
     does not have the LRN/MRN form (taken from an unreadable filing) is omitted, leaving only the
     AS4 RefToMessageId to correlate. Texts longer than the schema allows are cut with an ellipsis.
     """
-    if not errors:
-        raise ValueError("an IE3N99 needs at least one error")
-    if lrn is not None and mrn is not None:
-        raise ValueError("give the LRN or the MRN, not both")
-    ns = namespace or namespace_for("IE3N99")
-    root = etree.Element(f"{{{ns}}}IE3N99", nsmap={PREFIX: ns})
-    if _fits(_LRN, lrn) is not None:
-        _sub(root, "LRN", str(lrn))
-    elif _fits(MRN_PATTERN, mrn) is not None:
-        _sub(root, "MRN", str(mrn))
-    _sub(root, "notificationDate", _timestamp(rejected_at))
+    return _error_notification("IE3N99", errors=errors, at=rejected_at, lrn=lrn, mrn=mrn, parties=parties,
+                               namespace=namespace)
+
+
+def build_ie3n01(*, errors: Sequence[FunctionalError], at: datetime, lrn: str | None = None,
+                 mrn: str | None = None, parties: ReplyParties | None = None) -> bytes:
+    """IE3N01 lifecycle validation error (domain/ics2.md "Messages"): the message was valid but not
+    allowed in the ENS's state (code 92 out of sequence, amend/invalidate after presentation, amender
+    not declarant or representative, ...)."""
+    return _error_notification("IE3N01", errors=errors, at=at, lrn=lrn, mrn=mrn, parties=parties,
+                               namespace=None)
+
+
+def _mrn_reply(message_id: str, date_element: str, mrn: str, at: datetime, parties: ReplyParties | None) -> bytes:
+    if MRN_PATTERN.fullmatch(mrn) is None:
+        raise ValueError(f"MRN is not 18 characters of the MRN form: {mrn!r}")
+    ns = namespace_for(message_id)
+    root = etree.Element(f"{{{ns}}}{message_id}", nsmap={PREFIX: ns})
+    _sub(root, "MRN", mrn)
+    _sub(root, date_element, _timestamp(at))
     _reply_parties(root, parties)
-    for error in errors[:MAX_ERRORS]:
-        item = etree.SubElement(root, "error")
-        _sub(item, "errorCode", error.code)
-        _sub(item, "errorPointer", _clean(error.pointer or "/", 512))
-        _sub(item, "errorReason", _clean(error.reason or "Error", 512))
-        if error.original_value:
-            _sub(item, "originalAttributeValue", _clean(error.original_value, 512))
     return _serialise(root)
 
+
+def build_ie3n10(*, mrn: str, amended_at: datetime, parties: ReplyParties | None = None) -> bytes:
+    """IE3N10 amendment accepted (domain/ics2.md "Messages")."""
+    return _mrn_reply("IE3N10", "amendmentDate", mrn, amended_at, parties)
+
+
+def build_ie3r07(*, mrn: str, invalidated_at: datetime, parties: ReplyParties | None = None) -> bytes:
+    """IE3R07 invalidation acceptance, answering IE3Q04 (domain/ics2.md "Messages")."""
+    return _mrn_reply("IE3R07", "invalidationDate", mrn, invalidated_at, parties)
