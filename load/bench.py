@@ -60,11 +60,14 @@ def _server_processes(sim: LocalSimulator) -> list[psutil.Process]:
     return [p for p in root.children(recursive=True) if "trader" in " ".join(p.cmdline())]
 
 
-def _rss_mb(processes: Sequence[psutil.Process]) -> float:
+def _rss_mb(processes: Sequence[psutil.Process], *, anonymous: bool = False) -> float:
+    """Resident memory of the server processes; `anonymous` leaves out file-backed pages (the
+    database's memory map, shared libraries), i.e. the heap, where a leak would show."""
     total = 0
     for process in processes:
         try:
-            total += process.memory_info().rss
+            info = process.memory_info()
+            total += info.rss - (getattr(info, "shared", 0) if anonymous else 0)
         except psutil.Error:
             continue
     return total / 2**20
@@ -186,9 +189,12 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
         samples: list[float] = []
         stop = threading.Event()
 
+        anon_samples: list[float] = []
+
         def sample() -> None:
             while not stop.wait(1.0):
                 samples.append(_rss_mb(servers))
+                anon_samples.append(_rss_mb(servers, anonymous=True))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -202,6 +208,7 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
         client_cpu = (time.process_time() - own_start) / pipeline.elapsed
         rss_end = _rss_mb(servers)
         quarters = _quarters(pipeline, samples)
+        anon_quarters = _quarters(pipeline, anon_samples)
         for transport in transports + health:
             transport.close()
         print("checking every receipt and the simulator's register ...", flush=True)
@@ -222,6 +229,8 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
         "server_rss_mb": round(max([rss_start, rss_end, *samples]), 1),
         "rss_start_mb": round(rss_start, 1),
         "rss_end_mb": round(rss_end, 1),
+        "server_anon_mb_start": round(anon_samples[0], 1) if anon_samples else 0.0,
+        "server_anon_mb_end": round(anon_samples[-1], 1) if anon_samples else 0.0,
         "filings_sent": len(pipeline.latencies),
         "filings_counted": counted,
         "transport_failures": pipeline.failures,
@@ -238,7 +247,9 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
           f"registered, {journaled} journaled; transport failures {pipeline.failures}")
     print(f"server memory (trader workers): start {rss_start:.1f} MB, end {rss_end:.1f} MB, "
           f"peak {result['server_rss_mb']} MB over {len(samples)} samples")
-    print(f"by quarter of the pipeline phase: {quarters}")
+    print(f"by quarter of the pipeline phase (RSS): {quarters}")
+    print(f"by quarter, anonymous memory only (heap; RSS less the database map and libraries): "
+          f"{anon_quarters}")
     return result
 
 
