@@ -10,6 +10,7 @@ from __future__ import annotations
 from lxml import etree
 from pytest_bdd import given, parsers, then, when
 
+from scenarios.client.ics2 import SendOutcome
 from scenarios.drivers.reference import ReferenceDriver
 from scenarios.simctl import SimControl
 from scenarios.steps.ics2_steps import _pulled_payload, _texts
@@ -34,10 +35,7 @@ def arrived_and_presented(sim: SimControl, scene: Scene) -> None:
         sim.ics2_fire(scene.mrn, event)
 
 
-def _sent(scene: Scene, outcome: object) -> None:
-    from scenarios.client.ics2 import SendOutcome
-
-    assert isinstance(outcome, SendOutcome)
+def _sent(scene: Scene, outcome: SendOutcome) -> None:
     scene.sent = outcome
     scene.history.append(outcome)
     scene._pulled_last = False

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 import simulator.core.lifecycle  # noqa: F401  (its tables join the schema before create_schema)
 from simulator.core.clock import SimClock
 from simulator.core.config import SimConfig
-from simulator.core.store import SCENE_TABLES, Store, metadata
+from simulator.core.store import Store, metadata
 
 EXTENSION_KEY = "icssim"
 
@@ -38,13 +38,12 @@ class SimContext:
         return cls(config=config, store=store, clock=SimClock(store))
 
     def reset_scene(self, *, parties: bool = False) -> None:
-        """Wipe the scene (journal, outbox, profile tables, clock); keep the registry unless asked."""
-        keep = set() if parties else {"parties", "party_certificates"}
+        """Wipe the scene (every table marked SCENE, of the core or a profile) and reset the clock; the
+        registry (REGISTRY tables) only when asked. Simulator state (schema version, clock) stays."""
+        wiped = {"scene", "registry"} if parties else {"scene"}
         with self.store.write() as conn:
             for table in reversed(metadata.sorted_tables):
-                if table.name in keep:
-                    continue
-                if table.name in SCENE_TABLES or table.name.startswith(("ics2_", "au_")) or parties:
+                if table.info.get("icssim") in wiped:
                     conn.execute(table.delete())
             if self.store.is_sqlite and _has_sequence(conn):
                 # Restart AUTOINCREMENT sequences so that MRNs repeat after a reset (determinism).

@@ -38,7 +38,6 @@ from sqlalchemy.engine import Connection
 
 from simulator.core import timers
 from simulator.core.clock import parse_instant
-from simulator.core.timers import LIFECYCLE_TABLES as LIFECYCLE_TABLES  # re-exported for the scene reset
 from simulator.core.timers import DueTimer, TimerSpec, check_names, check_object, check_text, instant
 
 START = "start"  # the pseudo-event of Lifecycle.start; not a declarable event name

@@ -40,6 +40,10 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import QueuePool
 
 T = TypeVar("T")
+# What a reset wipes is declared on each table (Table.info), by the module that defines it, so the core
+# needs no list of profile tables: SCENE tables go at every reset, REGISTRY tables only when asked.
+SCENE = {"icssim": "scene"}
+REGISTRY = {"icssim": "registry"}
 # Bump whenever a table changes shape; a database of another version is refused at start.
 SCHEMA_VERSION = 3
 metadata = MetaData()
@@ -72,6 +76,7 @@ journal = Table(
     Column("peer_cert_sha256", String(64)),
     Column("sim_at", String(32), nullable=False),
     Column("real_at", Float, nullable=False),
+    info=SCENE,
 )
 Index("ix_journal_message_id", journal.c.message_id)
 Index("ix_journal_ref", journal.c.ref_to_message_id)
@@ -86,6 +91,7 @@ accepted_messages = Table(
     Column("message_id", String(255), primary_key=True),
     Column("journal_id", Integer, nullable=False),
     Column("receipt_journal_id", Integer, nullable=False),  # the receipt as sent (journal raw)
+    info=SCENE,
 )
 
 outbox = Table(
@@ -111,6 +117,7 @@ outbox = Table(
     Column("last_sent_at", String(32)),
     Column("delivered_at", String(32)),
     Column("detail", Text),
+    info=SCENE,
 )
 Index("ix_outbox_queue_state", outbox.c.queue, outbox.c.state, outbox.c.priority, outbox.c.id)
 
@@ -121,6 +128,7 @@ parties = Table(
     Column("party", String(128), primary_key=True),  # EORI, ABN/CCID, ...
     Column("name", String(255)),
     Column("created_at", String(32), nullable=False),
+    info=REGISTRY,
 )
 
 party_certificates = Table(
@@ -136,6 +144,7 @@ party_certificates = Table(
     Column("registered_at", String(32), nullable=False),
     Column("revoked_at", String(32)),
     UniqueConstraint("profile", "party", "purpose", "sha256", name="uq_party_cert"),
+    info=REGISTRY,
 )
 Index("ix_party_cert_sha", party_certificates.c.sha256)
 
@@ -146,9 +155,6 @@ sim_state = Table(
     Column("value", Text, nullable=False),
 )
 
-# Tables wiped by a reset of the scene; the registry survives unless asked.
-SCENE_TABLES = ("journal", "accepted_messages", "outbox", "lifecycle_instances", "lifecycle_history",
-                "lifecycle_timers")
 
 
 class Store:

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from simulator.core.clock import iso, parse_instant
 from simulator.core.fastsql import Prepared
-from simulator.core.store import metadata
+from simulator.core.store import SCENE, metadata
 
 lifecycle_instances = Table(
     "lifecycle_instances",
@@ -42,6 +42,7 @@ lifecycle_instances = Table(
     Column("seq", Integer, nullable=False),  # steps taken so far; detects concurrent updates
     Column("started_at", String(32), nullable=False),
     Column("updated_at", String(32), nullable=False),
+    info=SCENE,
 )
 lifecycle_history = Table(
     "lifecycle_history",
@@ -59,6 +60,7 @@ lifecycle_history = Table(
     Column("rule", Text),
     Column("context", Text, nullable=False),  # JSON object given to fire(**context)
     UniqueConstraint("machine", "entity_id", "seq", name="uq_lifecycle_history_seq"),
+    info=SCENE,
 )
 lifecycle_timers = Table(
     "lifecycle_timers",
@@ -70,11 +72,11 @@ lifecycle_timers = Table(
     Column("event", String(64), nullable=False),
     Column("armed_at", String(32), nullable=False),
     Column("due_at", String(32), nullable=False),
+    info=SCENE,
 )
 Index("ix_lifecycle_timers_due", lifecycle_timers.c.machine, lifecycle_timers.c.due_at,
       lifecycle_timers.c.entity_id, lifecycle_timers.c.position)
 # Every table of the engine: for the scene reset (simulator/core/context.py).
-LIFECYCLE_TABLES = ("lifecycle_instances", "lifecycle_history", "lifecycle_timers")
 
 _i, _h = lifecycle_instances.c, lifecycle_history.c
 _LOAD = Prepared(select(_i.state, _i.data, _i.seq, _i.started_at, _i.updated_at).where(

@@ -43,6 +43,17 @@ class HttpAnswer:
     body: bytes
 
 
+@dataclass(frozen=True)
+class Caller:
+    """What the transport says about the caller: the TLS client certificate (SHA-256 of its DER)."""
+
+    tls_sha256: str | None
+
+    @classmethod
+    def from_der(cls, der: bytes | None) -> Caller:
+        return cls(hashlib.sha256(der).hexdigest() if der else None)
+
+
 class C2tDelivery:
     def __init__(self, ctx: SimContext, material: SecurityMaterial, registry: PartyRegistry) -> None:
         self._ctx = ctx
@@ -56,9 +67,9 @@ class C2tDelivery:
 
     # -- pull ----------------------------------------------------------------------------------------
     def pull(self, inbound: InboundMessage, body: bytes, content_type: str, mpc: str, party_id: str,
-             caller: object, now: datetime) -> HttpAnswer:
+             caller: Caller, now: datetime) -> HttpAnswer:
         cfg = self._ctx.config
-        tls = getattr(caller, "tls_sha256", None)
+        tls = caller.tls_sha256
         redelivery = timedelta(seconds=cfg.pull_redelivery_seconds)
         # Reception awareness: what used up its deliveries without a valid receipt is undelivered.
         outbox_api.expire_undelivered(self._ctx.store, now=now, redelivery=redelivery,
@@ -113,8 +124,8 @@ class C2tDelivery:
 
     # -- receipts and errors from the trader ---------------------------------------------------------
     def receipt_received(self, inbound: InboundMessage, body: bytes, content_type: str,
-                         signer_parties: set[str], caller: object, now: datetime) -> HttpAnswer:
-        tls = getattr(caller, "tls_sha256", None)
+                         signer_parties: set[str], caller: Caller, now: datetime) -> HttpAnswer:
+        tls = caller.tls_sha256
         ref = inbound.ref_to_message_id or ""
         signature = inbound.signature
         assert signature is not None
@@ -152,13 +163,13 @@ class C2tDelivery:
         return HttpAnswer(200, SOAP_CT, b"")
 
     def error_received(self, inbound: InboundMessage, body: bytes, content_type: str,
-                       signer_parties: set[str], caller: object, now: datetime) -> HttpAnswer:
+                       signer_parties: set[str], caller: Caller, now: datetime) -> HttpAnswer:
         """An ebMS error from the trader about a message we sent: that delivery failed.
 
         Only the party the message was sent to may say so (its sealing certificate must be registered
         for that party), else EBMS:0004/A001 and the delivery is untouched.
         """
-        tls = getattr(caller, "tls_sha256", None)
+        tls = caller.tls_sha256
         ref = inbound.ref_to_message_id
         codes = ", ".join(e.code for e in inbound.errors) if inbound.errors else None
         with self._ctx.store.read() as conn:
@@ -180,8 +191,8 @@ class C2tDelivery:
 
     # -- refusals ------------------------------------------------------------------------------------
     def refuse(self, exc: EbmsError, inbound: InboundMessage | None, body: bytes, content_type: str,
-               caller: object, now: datetime) -> HttpAnswer:
-        tls = getattr(caller, "tls_sha256", None)
+               caller: Caller, now: datetime) -> HttpAnswer:
+        tls = caller.tls_sha256
         return self._signal(exc, inbound, body, content_type, tls, now, verdict="rejected",
                             kind=inbound.kind if inbound else "unparsed")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Index, Integer, String, Table, Text
 
-from simulator.core.store import metadata
+from simulator.core.store import SCENE, metadata
 
 ens = Table(
     "ics2_ens",
@@ -21,5 +21,6 @@ ens = Table(
     Column("agreement", String(32), nullable=False),
     Column("filed_at", String(32), nullable=False),
     Column("errors", Text),
+    info=SCENE,
 )
 Index("ix_ics2_ens_lrn", ens.c.lrn)

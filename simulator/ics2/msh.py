@@ -14,7 +14,6 @@ receipt, and only after the commit does the receipt leave (DESIGN.md, "Durabilit
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,13 +33,14 @@ from simulator.core.journal import JournalEntry
 from simulator.core.store import accepted_messages
 from simulator.core.store import journal as journal_table
 from simulator.ics2.catalogue import entry as catalogue_entry
-from simulator.ics2.delivery import SOAP_CT, C2tDelivery, HttpAnswer
+from simulator.ics2.delivery import SOAP_CT, C2tDelivery, Caller, HttpAnswer
 from simulator.ics2.filings import Assessment, FilingDesk
 from simulator.ics2.pmode import Route, c2t_mpc, check_user_message, party_eori, party_of_mpc
 from simulator.trust.material import SecurityMaterial
 from simulator.trust.registry import PartyRegistry, certificate_sha256
 
 PROFILE = "ics2"
+__all__ = ["Caller", "Ics2Msh", "Lookups"]  # Caller lives in delivery.py; views and tests import it here
 
 
 @dataclass(frozen=True)
@@ -64,17 +64,6 @@ _PRIOR_RECEIPT = Prepared(
            & (accepted_messages.c.sender == bindparam("sender"))
            & (accepted_messages.c.message_id == bindparam("message_id"))),
     ("profile", "sender", "message_id"))
-
-
-@dataclass(frozen=True)
-class Caller:
-    """What the transport says about the caller: the TLS client certificate (SHA-256 of its DER)."""
-
-    tls_sha256: str | None
-
-    @classmethod
-    def from_der(cls, der: bytes | None) -> Caller:
-        return cls(hashlib.sha256(der).hexdigest() if der else None)
 
 
 class Ics2Msh:

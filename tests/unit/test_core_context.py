@@ -140,3 +140,18 @@ def test_sim_context_finds_the_apps_context(ctx: SimContext) -> None:
     assert sim_context(app) is ctx
     with app.app_context():
         assert sim_context() is ctx
+
+
+def test_reset_of_parties_keeps_the_simulator_state(tmp_path: Path) -> None:
+    """DESIGN.md "Deterministic" / store schema versioning: a reset that also forgets the parties wipes
+    only scene and registry tables (declared by Table.info); the schema version survives, so the same
+    database is accepted again at the next start."""
+    from simulator.core.config import load_config
+    from simulator.core.store import Store
+
+    ctx = SimContext.open(load_config(env={}, overrides={"var_dir": tmp_path}))
+    ctx.reset_scene(parties=True)
+    Store(ctx.config.db_url).create_schema()  # what the next start does: must not raise SchemaMismatch
+    with ctx.store.read() as conn:
+        version = conn.exec_driver_sql("SELECT value FROM sim_state WHERE key = 'schema_version'").scalar()
+    assert version is not None
