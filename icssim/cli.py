@@ -94,6 +94,30 @@ def cmd_parties_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _csv(text: str | None) -> list[str]:
+    return [value.strip() for value in (text or "").split(",") if value.strip()]
+
+
+def cmd_parties_profile(args: argparse.Namespace) -> int:
+    control = _control(args)
+    if args.channel is None and args.roles is None and args.wants is None and args.ap_url is None:
+        _print(control.ics2_profile(args.party_id))
+        return 0
+    _print(control.ics2_set_profile(args.party_id, roles=_csv(args.roles), channel=args.channel or "pull",
+                                    ap_url=args.ap_url, wants=_csv(args.wants)))
+    return 0
+
+
+def cmd_parties_represent(args: argparse.Namespace) -> int:
+    control = _control(args)
+    if args.remove:
+        removed = control.ics2_remove_representation(args.representative, args.declarant)
+        _print({"removed": removed})
+        return 0 if removed else 1
+    _print(control.ics2_add_representation(args.representative, args.declarant))
+    return 0
+
+
 def cmd_journal(args: argparse.Namespace) -> int:
     entries = _control(args).journal(since_id=args.since_id, kind=args.kind, direction=args.direction,
                                      message_id=args.message_id, limit=args.limit)
@@ -185,6 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sha256", required=True)
     p.add_argument("--purpose", choices=("sealing", "tls"))
     p.set_defaults(func=cmd_parties_revoke)
+    p = parties.add_parser("profile", help="show, or set, an ICS2 party's reply channel and notification wishes")
+    _common(p)
+    p.add_argument("party_id", help="[systemId@]EORI[@MS] or a bare EORI")
+    p.add_argument("--roles", help="comma-separated: declarant,representative,carrier,it-service-provider,filer")
+    p.add_argument("--channel", choices=("pull", "push"))
+    p.add_argument("--ap-url", dest="ap_url", help="https URL of your access point (required for push)")
+    p.add_argument("--wants", help="comma-separated c2t message ids wanted when not the filer, e.g. IE3N04,IE3Q01")
+    p.set_defaults(func=cmd_parties_profile)
+    p = parties.add_parser("represent", help="record that REPRESENTATIVE (EORI) acts for DECLARANT (EORI)")
+    _common(p)
+    p.add_argument("representative")
+    p.add_argument("declarant")
+    p.add_argument("--remove", action="store_true", help="end the representation instead")
+    p.set_defaults(func=cmd_parties_represent)
 
     p = sub.add_parser("journal", help="every message in and out, with verdicts")
     _common(p)

@@ -16,6 +16,8 @@ from werkzeug.exceptions import HTTPException
 from simulator.core import journal as journal_api
 from simulator.core import outbox as outbox_api
 from simulator.core.context import sim_context
+from simulator.core.faults import KINDS as FAULT_KINDS
+from simulator.core.faults import FaultBook
 from simulator.trust.registry import PartyRegistry, certificate_sha256, load_pem_certificate
 
 control = Blueprint("control", __name__, url_prefix="/_sim")
@@ -164,3 +166,34 @@ def journal_raw(entry_id: int) -> Response:
 @control.get("/outbox")
 def outbox_list() -> Response:
     return jsonify(messages=outbox_api.listing(sim_context().store, queue=request.args.get("queue")))
+
+
+# -- injected faults (simulator/core/faults.py) ------------------------------------------------------------
+def _faults() -> FaultBook:
+    ctx = sim_context()
+    return FaultBook(ctx.store, ctx.config.seed)
+
+
+@control.get("/<profile>/faults")
+def faults_list(profile: str) -> Response:
+    """The faults of the scene and how often each has applied; `kinds` explains each kind."""
+    return jsonify(faults=_faults().listing(profile), kinds=FAULT_KINDS)
+
+
+@control.post("/<profile>/faults")
+def faults_add(profile: str) -> tuple[Response, int]:
+    """Inject a fault: {"kind", "party"?, "action"? (pattern), "count"?, "probability"?, "seconds"?,
+    "start"?, "end"?}; wiped by a scene reset."""
+    if profile not in current_app.config["ICSSIM_PROFILES"]:
+        abort(404, description=f"unknown profile {profile!r}")
+    row = _faults().add(profile, _json(), now=sim_context().clock.now())
+    return jsonify(row), 201
+
+
+@control.delete("/<profile>/faults")
+def faults_clear(profile: str) -> Response:
+    """Remove every fault (or ?id=N only)."""
+    raw = request.args.get("id")
+    if raw is not None and not raw.isdigit():
+        raise ValueError("id must be a whole number")
+    return jsonify(removed=_faults().clear(int(raw) if raw is not None else None))

@@ -45,7 +45,7 @@ T = TypeVar("T")
 SCENE = {"icssim": "scene"}
 REGISTRY = {"icssim": "registry"}
 # Bump whenever a table changes shape; a database of another version is refused at start.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 metadata = MetaData()
 
 
@@ -117,6 +117,10 @@ outbox = Table(
     Column("last_sent_at", String(32)),
     Column("delivered_at", String(32)),
     Column("detail", Text),
+    # Push: when the next delivery attempt is due (reception awareness with back-off); NULL = now.
+    Column("next_attempt_at", String(32)),
+    # Not handed out (pulled or pushed) before this instant, e.g. an injected reply delay; NULL = now.
+    Column("available_at", String(32)),
     info=SCENE,
 )
 Index("ix_outbox_queue_state", outbox.c.queue, outbox.c.state, outbox.c.priority, outbox.c.id)

@@ -68,11 +68,14 @@ def party_is_declarant_or_representative(facts: Facts) -> bool:
     """amend, invalidate: IE3N01 'amender is not declarant/representative' (domain/ics2.md 'Messages').
 
     The sender (context `party`: an EORI or an AS4 PartyId `[systemId@]EORI[@MS]`) must be the declarant
-    or the representative recorded at start. Not checked (True) when either side is unknown, e.g. an
+    or the representative of the filing concerned (context `allowed`, for an ENS of linked partial filings
+    with several filers), else those recorded at start. Not checked (True) when either side is unknown, e.g. an
     event fired through the control API.
     """
     party = facts.context.get("party")
-    allowed = {facts.data.get("declarant"), facts.data.get("representative")} - {None, ""}
+    given = facts.context.get("allowed")  # the declarant and representative of the filing amended (linked parts)
+    allowed = set(given) if given else {facts.data.get("declarant"), facts.data.get("representative")}
+    allowed -= {None, ""}
     return party is None or not allowed or bool(set(str(party).split("@")) & allowed)
 
 

@@ -25,17 +25,17 @@ from simulator.codecs.as4.message import UnpackLimits, unpack
 from simulator.codecs.as4.model import InboundMessage
 from simulator.codecs.as4.receipts import build_receipt
 from simulator.core import journal
-from simulator.core import outbox as outbox_api
 from simulator.core.clock import iso
 from simulator.core.context import SimContext
 from simulator.core.fastsql import Prepared
+from simulator.core.faults import FaultBook
 from simulator.core.journal import JournalEntry
 from simulator.core.store import accepted_messages
 from simulator.core.store import journal as journal_table
-from simulator.ics2.catalogue import entry as catalogue_entry
 from simulator.ics2.delivery import SOAP_CT, C2tDelivery, Caller, HttpAnswer
+from simulator.ics2.ens_requests import EnsRequests
 from simulator.ics2.filings import Assessment, FilingDesk
-from simulator.ics2.pmode import Route, c2t_mpc, check_user_message, party_eori, party_of_mpc
+from simulator.ics2.pmode import Route, check_user_message, party_eori, party_of_mpc
 from simulator.trust.material import SecurityMaterial
 from simulator.trust.registry import PartyRegistry, certificate_sha256
 
@@ -51,6 +51,7 @@ class Lookups:
     signer_parties: set[str]  # parties the sealing certificate is registered for
     tls_parties: set[str]  # parties the TLS client certificate is registered for
     prior_receipt: bytes | None  # the receipt already given for this MessageId (duplicate)
+    faults: bool = False  # the scene has injected faults (simulator/core/faults.py)
 
 
 _ACCEPT = Prepared(accepted_messages.insert(), ("profile", "sender", "message_id", "journal_id",
@@ -71,6 +72,7 @@ class Ics2Msh:
         self._ctx = ctx
         self._material = material
         self._desk = desk
+        self._requests = EnsRequests(desk)
         self._registry = PartyRegistry(ctx.store, PROFILE)
         cfg = ctx.config
         self._limits = UnpackLimits(
@@ -79,6 +81,7 @@ class Ics2Msh:
             max_uncompressed_bytes=cfg.max_uncompressed_bytes,
         )
         self.delivery = C2tDelivery(ctx, material, self._registry)
+        self._faults = FaultBook(ctx.store, ctx.config.seed)
 
     # -- entry point ---------------------------------------------------------------------------------
     def handle(self, content_type: str, body: bytes, caller: Caller) -> HttpAnswer:
@@ -92,6 +95,8 @@ class Ics2Msh:
                              decrypt_key=self._material.sealing_key)
             found = self._lookups(inbound, caller)
             now = found.now
+            if found.faults and (outage := self._unavailable(inbound, body, content_type, caller, now)):
+                return outage
             self._authenticate(inbound, now)
             if inbound.kind == "user":
                 return self._user_message(inbound, body, content_type, found, caller)
@@ -119,7 +124,8 @@ class Ics2Msh:
                     "profile": PROFILE, "sender": inbound.user_message.from_party.party_id,
                     "message_id": inbound.message_id})
                 prior = bytes(rows[0][0]) if rows else None
-        return Lookups(now, signer_parties, tls_parties, prior)
+            faulty = self._faults.has_any(conn, PROFILE)
+        return Lookups(now, signer_parties, tls_parties, prior, faulty)
 
     # -- security ------------------------------------------------------------------------------------
     def _authenticate(self, inbound: InboundMessage, now: datetime) -> None:
@@ -162,10 +168,18 @@ class Ics2Msh:
         if found.prior_receipt is not None:
             return self._duplicate(inbound, body, content_type, caller, now, found.prior_receipt)
         if route.entry is None:  # ebMS test service: a receipt, no business processing
-            return self._accept(inbound, body, content_type, caller, now, route, None, None)
-        if len(inbound.payloads) != 1:
+            return self._accept(inbound, body, content_type, caller, now, route, None, None, found.faults)
+        binary_allowed = route.entry.kind in _BINARY_ATTACHMENTS
+        if len(inbound.payloads) != 1 and not (binary_allowed and inbound.payloads):
             raise EbmsError("EBMS:0010", f"exactly one business payload is expected (ICD §4.2.3), got "
                             f"{len(inbound.payloads)}", ref_to_message_id=um.message_id)
+        for extra in inbound.payloads[1:]:
+            # domain/ics2.md: IE3R02/IE3R03 may carry pdf/jpeg attachments beside the business payload.
+            mime = (extra.mime_type or "").split(";")[0].strip()
+            if mime not in _BINARY_TYPES:
+                raise EbmsError("EBMS:0010", f"attachment {extra.content_id!r} of type {mime!r}: only "
+                                f"{', '.join(sorted(_BINARY_TYPES))} may accompany {um.action}",
+                                ref_to_message_id=um.message_id)
         part = inbound.payloads[0]
         # ICD §4.2.5: the business payload is XML, sent gzip-compressed (PartProperties say so).
         if not part.compressed:
@@ -176,11 +190,11 @@ class Ics2Msh:
                             f"{part.mime_type!r}", ref_to_message_id=um.message_id)
         payload = part.content
         assessment = self._desk.assess(route.entry, payload)
-        return self._accept(inbound, body, content_type, caller, now, route, assessment, payload)
+        return self._accept(inbound, body, content_type, caller, now, route, assessment, payload, found.faults)
 
     def _accept(self, inbound: InboundMessage, body: bytes, content_type: str, caller: Caller,
                 now: datetime, route: Route, assessment: Assessment | None,
-                payload: bytes | None) -> HttpAnswer:
+                payload: bytes | None, faults: bool = False) -> HttpAnswer:
         """Sign the receipt, then commit message, registration, reply and receipt together."""
         um = inbound.user_message
         assert um is not None
@@ -205,29 +219,55 @@ class Ics2Msh:
                 peer_cert_sha256=caller.tls_sha256,
                 detail="ebMS test service (ping)" if route.entry is None else None))
             if assessment is not None:
-                reply = self._desk.commit(conn, assessment, sender=route.party_id,
-                                          message_id=um.message_id, journal_id=journal_id,
-                                          agreement=route.agreement, now=now)
-                outbox_api.enqueue(
-                    conn, profile=PROFILE, queue=c2t_mpc(route.party_id), party=route.party_id,
-                    message_id=self.delivery.message_id(reply.action, basis), action=reply.action,
-                    payload=reply.payload, priority=_priority(reply.action), created_at=now,
-                    ref_to_message_id=um.message_id,
-                    correlation=reply.mrn or reply.correlation,
-                    meta={"agreement": route.agreement, "timestamp": iso(now), "lrn": reply.correlation},
-                )
+                if assessment.kind == "filing":
+                    outgoing = self._desk.commit(conn, assessment, sender=route.party_id,
+                                                 message_id=um.message_id, journal_id=journal_id,
+                                                 agreement=route.agreement, now=now)
+                else:
+                    outgoing = self._requests.commit(conn, assessment, sender=route.party_id,
+                                                     message_id=um.message_id, agreement=route.agreement, now=now)
+                self._desk.effects.enqueue(conn, outgoing, now)
             receipt_journal_id = journal.record(conn, JournalEntry(
                 PROFILE, "out", "as4", "receipt", "sent", iso(now), message_id=receipt_id,
                 ref_to_message_id=um.message_id, sender=um.to_party.party_id, receiver=route.party_id,
                 correlation=lrn, content_type=SOAP_CT, raw=receipt))
             _ACCEPT.run(conn, {"profile": PROFILE, "sender": route.party_id, "message_id": um.message_id,
                                "journal_id": journal_id, "receipt_journal_id": receipt_journal_id})
+            if found_faults and self._faults.take(conn, PROFILE, "drop_receipt", now=now, party=route.party_id,
+                                                  action=um.action, key=um.message_id):
+                dropped.append(receipt_journal_id)
             return None
 
+        dropped: list[int] = []
+        found_faults = faults
         earlier = self._ctx.store.transact(store)
         if earlier is not None:
             return self._duplicate(inbound, body, content_type, caller, now, earlier)
+        if dropped:
+            # Injected fault: the message is stored and processed, its receipt is lost on the way. The sender
+            # must retry; the retry gets this very receipt (duplicate elimination, ebMS3 §6.2).
+            return HttpAnswer(504, "text/plain; charset=utf-8",
+                              b"injected fault drop_receipt: the receipt of this message was lost\n")
         return HttpAnswer(200, SOAP_CT, receipt)
+
+    def _unavailable(self, inbound: InboundMessage, body: bytes, content_type: str, caller: Caller,
+                     now: datetime) -> HttpAnswer | None:
+        """Injected maintenance window: HTTP 503 with Retry-After semantics, nothing processed or stored
+        but the journal line (domain/ics2.md "Releases": up to 1 h maintenance a week)."""
+        um = inbound.user_message
+        party = um.from_party.party_id if um else None
+        with self._ctx.store.write() as conn:
+            fault = self._faults.take(conn, PROFILE, "msh_unavailable", now=now, party=party,
+                                      action=um.action if um else None, key=inbound.message_id or "")
+            if fault is None:
+                return None
+            journal.record(conn, JournalEntry(
+                PROFILE, "in", "as4", inbound.kind, "unavailable", iso(now), message_id=inbound.message_id,
+                action=um.action if um else None, sender=party, content_type=content_type, raw=body,
+                peer_cert_sha256=caller.tls_sha256,
+                detail=f"injected fault msh_unavailable until {fault.window_end}: HTTP 503, not processed"))
+        return HttpAnswer(503, "text/plain; charset=utf-8",
+                          f"service unavailable (maintenance) until {fault.window_end}\n".encode())
 
     def _duplicate(self, inbound: InboundMessage, body: bytes, content_type: str, caller: Caller,
                    now: datetime, receipt: bytes) -> HttpAnswer:
@@ -256,7 +296,5 @@ class Ics2Msh:
         return self.delivery.pull(inbound, body, content_type, mpc, party_id, caller, found.now)
 
 
-def _priority(action: str) -> str:
-    """Priority class of a reply under backlog (domain/ics2.md "Messages": A/B/C), from the catalogue."""
-    found = catalogue_entry(action)
-    return found.priority if found is not None else "B"
+_BINARY_ATTACHMENTS = frozenset({"rfi-answer", "hrcm-answer"})
+_BINARY_TYPES = frozenset({"application/pdf", "image/jpeg"})

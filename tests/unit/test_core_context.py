@@ -24,7 +24,7 @@ from simulator.core.journal import JournalEntry
 from simulator.core.store import accepted_messages, parties, party_certificates
 from simulator.ics2.catalogue import entry
 from simulator.ics2.filings import FilingDesk
-from simulator.ics2.lifecycle import ens_lifecycle
+from simulator.ics2.runtime import Ics2Runtime
 from simulator.ics2.models import ens
 from simulator.ics2.validation import default_schema_set
 from simulator.trust.registry import PartyRegistry
@@ -45,13 +45,15 @@ def ctx(tmp_path: Path) -> Iterator[SimContext]:
 
 
 def _register_filing(ctx: SimContext, lrn: str) -> str | None:
-    desk = FilingDesk(default_schema_set(), mrn_country="BE", lifecycle=ens_lifecycle())
+    runtime = Ics2Runtime.build(ctx)
+    desk = FilingDesk(default_schema_set(), mrn_country="BE", lifecycle=runtime.lifecycle, effects=runtime.effects,
+                      profiles=runtime.profiles)
     catalogue_entry = entry("IE3F32")
     assert catalogue_entry is not None
     assessment = desk.assess(catalogue_entry, build_filing("IE3F32", sample_data("IE3F32", lrn=lrn, eori=EORI)))
     with ctx.store.write() as conn:
-        reply = desk.commit(conn, assessment, sender=EORI, message_id=f"{lrn}@test", journal_id=1,
-                            agreement="EU-ICS2-TI-V1.0", now=ctx.clock.now())
+        reply, *_ = desk.commit(conn, assessment, sender=EORI, message_id=f"{lrn}@test", journal_id=1,
+                                agreement="EU-ICS2-TI-V1.0", now=ctx.clock.now())
     return reply.mrn
 
 

@@ -146,12 +146,17 @@ def test_information_request_answered_by_ie3r02_or_by_amendment(store: Store, en
     assert (out_of_sequence.code, out_of_sequence.reason) == ("92", "out-of-sequence")
 
 
-def test_do_not_load_allows_only_invalidation(store: Store, ens: Lifecycle) -> None:
+def test_do_not_load_allows_only_amendment_or_invalidation(store: Store, ens: Lifecycle) -> None:
+    """After a Do Not Load the goods cannot arrive; the declarant may amend (the amended ENS is assessed
+    again: back to registered) or invalidate; someone else may do neither."""
     with store.write() as conn:
         _registered(conn, ens)
         ens.fire(conn, MRN, "do_not_load", T0)
-        assert _refusal(conn, ens, "amend", T0, party=DECLARANT).reason == "out-of-sequence"
         assert _refusal(conn, ens, "arrive", T0).reply == "IE3N07"
+        assert _refusal(conn, ens, "amend", T0, party=STRANGER).reason == "not-declarant-or-representative"
+        assert _refusal(conn, ens, "complete_assessment", T0).reason == "out-of-sequence"
+        assert ens.fire(conn, MRN, "amend", T0, party=DECLARANT).to_state == "registered"
+        ens.fire(conn, MRN, "do_not_load", T0)
         assert ens.fire(conn, MRN, "invalidate", T0, party=DECLARANT).to_state == "invalidated"
 
 

@@ -44,11 +44,14 @@ from simulator.core.context import SimContext, sim_context
 from simulator.core.store import Store
 from simulator.ics2.catalogue import entry
 from simulator.ics2.delivery import HttpAnswer
+from simulator.ics2.effects import Effects
 from simulator.ics2.filings import FilingDesk
 from simulator.ics2.lifecycle import ens_lifecycle
 from simulator.ics2.models import ens
 from simulator.ics2.msh import Caller, Ics2Msh
+from simulator.ics2.parties import PartyProfiles
 from simulator.ics2.pmode import c2t_mpc
+from simulator.ics2.runtime import c2t_message_id
 from simulator.ics2.validation import default_schema_set
 from simulator.trust.registry import PartyRegistry
 
@@ -460,8 +463,12 @@ def test_pull_over_another_partys_tls_certificate_is_ebms_0004(sim: Sim, a: Trad
 
 # -- the filing desk ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def desk() -> FilingDesk:
-    return FilingDesk(default_schema_set(), mrn_country="BE", lifecycle=ens_lifecycle())
+def desk(tmp_path_factory: pytest.TempPathFactory) -> FilingDesk:
+    store = Store(f"sqlite:///{tmp_path_factory.mktemp('desk') / 'profiles.db'}")
+    lifecycle, profiles = ens_lifecycle(), PartyProfiles(store)
+    effects = Effects(lifecycle, profiles, lambda kind, basis: c2t_message_id(0, kind, basis))
+    return FilingDesk(default_schema_set(), mrn_country="BE", lifecycle=lifecycle, effects=effects,
+                      profiles=profiles)
 
 
 def _f32() -> Any:
@@ -513,8 +520,11 @@ def test_desk_commit_registers_with_an_mrn_and_builds_ie3r01(desk: FilingDesk, t
     assessment = desk.assess(_f32(), build_filing("IE3F32", sample_data("IE3F32", lrn="LRNDESK4", eori="BE0123456789")))
     now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
     with store.write() as conn:
-        reply = desk.commit(conn, assessment, sender="BE0123456789", message_id="m@x", journal_id=7,
-                            agreement=as4c.AGREEMENT_V1, now=now)
+        reply, *others = desk.commit(conn, assessment, sender="BE0123456789", message_id="m@x", journal_id=7,
+                                     agreement=as4c.AGREEMENT_V1, now=now)
+    # domain/ics2.md "Messages": an optional IE3R01 copy to the carrier named in the filing (routed only if
+    # the carrier opted in).
+    assert [(o.action, o.recipient, o.copy) for o in others] == [("IE3R01", "BE0400000001", True)]
     assert reply.action == "IE3R01" and reply.mrn is not None and len(reply.mrn) == 18
     assert reply.mrn.startswith("25BE")  # year of registration, then the configured mrn_country
     assert reply.correlation == "LRNDESK4"
@@ -536,8 +546,8 @@ def test_desk_commit_rejects_with_ie3n99_listing_all_errors(desk: FilingDesk, tm
     assessment = desk.assess(_f32(), build_filing("IE3F32", data))
     assert len(assessment.errors) == 2
     with store.write() as conn:
-        reply = desk.commit(conn, assessment, sender="BE0123456789", message_id="m@x", journal_id=1,
-                            agreement=as4c.AGREEMENT_V1, now=datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
+        (reply,) = desk.commit(conn, assessment, sender="BE0123456789", message_id="m@x", journal_id=1,
+                               agreement=as4c.AGREEMENT_V1, now=datetime(2025, 3, 1, 12, 0, tzinfo=UTC))
     assert reply.action == "IE3N99" and reply.mrn is None
     root = etree.fromstring(reply.payload)
     listed = [(e.findtext("errorCode"), e.findtext("errorPointer")) for e in root.iter("error")]

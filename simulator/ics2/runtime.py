@@ -1,0 +1,60 @@
+"""The ICS2 profile's long-lived parts, built once per process (DESIGN.md "Fast on the hot path").
+
+Both servers need them: the trader server to answer filings, the control server to move an ENS as
+customs would (control API, timers on the simulated clock) and to send what those steps produce.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Connection
+
+from simulator.core.context import SimContext
+from simulator.core.lifecycle import Lifecycle, Transition
+from simulator.ics2.effects import Effects
+from simulator.ics2.lifecycle import ens_lifecycle
+from simulator.ics2.parties import PartyProfiles
+
+RUNTIME_KEY = "icssim.ics2.runtime"
+# Deterministic MessageIds of customs-to-trader messages (same seed + same cause -> same id), UUID@host.
+_ID_NAMESPACE = uuid.UUID("6f1c7d52-0b7e-4a59-9d1e-3c2b8f6a4e10")
+
+
+def c2t_message_id(seed: int | str, kind: str, basis: str) -> str:
+    return f"{uuid.uuid5(_ID_NAMESPACE, f'{seed}:{kind}:{basis}')}@sti-taxud.icssim"
+
+
+@dataclass
+class Ics2Runtime:
+    ctx: SimContext
+    lifecycle: Lifecycle
+    profiles: PartyProfiles
+    effects: Effects
+
+    @classmethod
+    def build(cls, ctx: SimContext) -> Ics2Runtime:
+        lifecycle = ens_lifecycle({"completion_timer_seconds": float(ctx.config.completion_timer_seconds)})
+        profiles = PartyProfiles(ctx.store)
+        seed = ctx.config.seed
+        effects = Effects(lifecycle, profiles, lambda kind, basis: c2t_message_id(seed, kind, basis))
+        return cls(ctx, lifecycle, profiles, effects)
+
+    def settle(self, conn: Connection, transitions: Iterable[Transition], now: datetime) -> None:
+        """Send what the steps taken produce (notifications, copies), in the caller's transaction."""
+        self.effects.enqueue(conn, self.effects.notices(conn, transitions, now), now)
+
+    def run_due_timers(self, now: datetime) -> int:
+        """Fire every lifecycle timer due by `now` (completion timer, 200-day expiry, scheduled risk
+        outcomes), each at its due instant, and send what the steps produce; returns the number fired."""
+
+        def work(conn: Connection) -> int:
+            firings = self.lifecycle.run_due(conn, now)
+            steps = [f.transition for f in firings if f.transition is not None]
+            self.settle(conn, steps, now)
+            return len(firings)
+
+        return int(self.ctx.store.transact(work) or 0)
