@@ -70,6 +70,8 @@ class TraderCredentials:
     sealing_chain: Path  # leaf first, up to and including the root
     tls_cert: Path  # leaf + issuing
     tls_key: Path
+    ap_cert: Path  # TLS server certificate of the trader's own AS4 endpoint (push): leaf + issuing
+    ap_key: Path
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class TestPki:
     ca: CaFiles
     server: Credentials  # TLS server: cert = chain = leaf + issuing
     simulator: Credentials  # AS4 sealing of receipts and c2t messages: chain leaf -> issuing -> root
+    push_client: Credentials  # TLS client of push delivery to traders' endpoints: cert = chain = leaf + issuing
     traders: tuple[TraderCredentials, ...]
 
     def trader(self, name: str) -> TraderCredentials:
@@ -119,6 +122,7 @@ def _from_manifest(directory: Path, data: dict[str, Any]) -> TestPki:
         return TestPki(directory=directory, created=datetime.fromisoformat(data["created"]),
                        ca=build(CaFiles, data["ca"]), server=build(Credentials, data["server"]),
                        simulator=build(Credentials, data["simulator"]),
+                       push_client=build(Credentials, data["push_client"]),
                        traders=tuple(build(TraderCredentials, t) for t in data["traders"]))
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{directory}/manifest.json: incomplete ({exc!r})") from exc

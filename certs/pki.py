@@ -1,6 +1,9 @@
 """Test PKI of the simulator: root and issuing CA, an unrelated root, the simulator's own credentials
 and one trader per certificate condition (domain/ics2.md "AS4 profile", "Transport"; ICD §4.3).
 
+For push delivery of customs-to-trader messages (domain/ics2.md "AS4 profile": a trader may run its own
+AS4 endpoint) the simulator has a TLS client certificate and every trader an AP server certificate.
+
 Every trader's TLS client certificate is valid; only its AS4 sealing certificate carries the condition,
 so the AS4 layer (not the TLS handshake) reports it. Layout, conditions, regeneration: certs/README.md.
 """
@@ -68,7 +71,7 @@ NOT_YET_VALID_DELAY = timedelta(days=30)
 NOT_YET_VALID_MARGIN = timedelta(days=7)  # re-issue `not-yet-valid` before it becomes valid
 CRL_LIFETIME = timedelta(days=30)
 
-Purpose = Literal["sealing", "tls-client"]
+Purpose = Literal["sealing", "tls-client", "ap-server"]
 _Validity = Literal["current", "expired", "future", "ca"]
 _SEALING_VALIDITY: dict[str, _Validity] = {"expired": "expired", "not-yet-valid": "future"}
 _EORI = re.compile(r"^[A-Z]{2}[A-Za-z0-9]{1,15}$")
@@ -88,8 +91,9 @@ def _name(common_name: str, *, organisation: str = ORGANISATION, serial: str | N
 
 
 def _party_name(name: str, eori: str, purpose: Purpose) -> x509.Name:
-    """O=<name>, CN=<EORI> sealing|tls, serialNumber=<EORI> (the binding is by registration anyway)."""
-    return _name(f"{eori} {'sealing' if purpose == 'sealing' else 'tls'}", organisation=name, serial=eori)
+    """O=<name>, CN=<EORI> sealing|tls|ap, serialNumber=<EORI> (the binding is by registration anyway)."""
+    suffix = {"sealing": "sealing", "tls-client": "tls", "ap-server": "ap"}[purpose]
+    return _name(f"{eori} {suffix}", organisation=name, serial=eori)
 
 
 def _key_usage(*, sign: bool = False, commit: bool = False, encipher: bool = False, ca: bool = False
@@ -246,9 +250,12 @@ _LAYOUT: dict[str, dict[str, str]] = {  # manifest.json keys -> paths relative t
     "server": {"cert": "server/tls.pem", "key": "server/tls.key", "chain": "server/tls.pem"},
     "simulator": {"cert": "simulator/sealing.pem", "key": "simulator/sealing.key",
                   "chain": "simulator/sealing-chain.pem"},
+    "push_client": {"cert": "server/push-client.pem", "key": "server/push-client.key",
+                    "chain": "server/push-client.pem"},
 }
 _TRADER_LAYOUT = {"sealing_cert": "sealing.pem", "sealing_key": "sealing.key",
-                  "sealing_chain": "sealing-chain.pem", "tls_cert": "tls.pem", "tls_key": "tls.key"}
+                  "sealing_chain": "sealing-chain.pem", "tls_cert": "tls.pem", "tls_key": "tls.key",
+                  "ap_cert": "ap.pem", "ap_key": "ap.key"}
 
 
 def init_test_pki(directory: Path, *, now: datetime | None = None, force: bool = False) -> TestPki:
@@ -261,7 +268,7 @@ def init_test_pki(directory: Path, *, now: datetime | None = None, force: bool =
     """
     now, directory = _utc(now), Path(directory).resolve()
     b = _Builder(directory, now, force)
-    ca, server, sim = _LAYOUT["ca"], _LAYOUT["server"], _LAYOUT["simulator"]
+    ca, server, sim, push = _LAYOUT["ca"], _LAYOUT["server"], _LAYOUT["simulator"], _LAYOUT["push_client"]
     as_ca: dict[str, Any] = {"validity": "ca", "bits": CA_KEY_BITS}
     root = b.ensure(ca["root_cert"], ca["root_key"], subject=_name(ROOT_CA_NAME), issuer=None,
                     extensions=_ca_extensions(1), lifetime=ROOT_LIFETIME, **as_ca)
@@ -276,6 +283,9 @@ def init_test_pki(directory: Path, *, now: datetime | None = None, force: bool =
     sealing = b.ensure(sim["cert"], sim["key"], subject=_name("ICSSIM simulator sealing"), issuer=issuing,
                        extensions=_leaf_extensions("sealing"))
     b.write(sim["chain"], _pem(*sealing.path))
+    # The simulator as TLS client of a trader's own AS4 endpoint (push delivery).
+    b.ensure(push["cert"], push["key"], subject=_name("ICSSIM simulator push client"), issuer=issuing,
+             extensions=_leaf_extensions("tls-client"), bundle=2)
     revoked = [_issue_party(b, f"traders/{spec.name}", spec, issuing, other) for spec in TRADERS]
     b.ensure_crl(ca["crl"], issuing, [cert for spec, cert in zip(TRADERS, revoked, strict=True)
                                       if spec.condition == "revoked" and cert is not None])
@@ -294,13 +304,16 @@ def init_test_pki(directory: Path, *, now: datetime | None = None, force: bool =
 
 
 def _issue_party(b: _Builder, folder: str, spec: TraderSpec, issuing: _Issued, other: _Issued | None,
-                 purposes: Sequence[Purpose] = ("sealing", "tls-client")) -> x509.Certificate | None:
-    """A party's valid tls.pem/.key and its sealing.pem/.key/-chain.pem carrying ``spec.condition``
-    (in ``folder``); returns the sealing certificate."""
+                 purposes: Sequence[Purpose] = ("sealing", "tls-client", "ap-server")) -> x509.Certificate | None:
+    """A party's valid tls.pem/.key, its valid AP server ap.pem/.key and its sealing.pem/.key/-chain.pem
+    carrying ``spec.condition`` (in ``folder``); returns the sealing certificate."""
     name, eori, condition = spec
     if "tls-client" in purposes:
         b.ensure(f"{folder}/tls.pem", f"{folder}/tls.key", issuer=issuing, bundle=2,
                  subject=_party_name(name, eori, "tls-client"), extensions=_leaf_extensions("tls-client"))
+    if "ap-server" in purposes:  # the trader's own AS4 endpoint, served with TLS for push delivery
+        b.ensure(f"{folder}/ap.pem", f"{folder}/ap.key", issuer=issuing, bundle=2,
+                 subject=_party_name(name, eori, "ap-server"), extensions=_leaf_extensions("tls-server"))
     if "sealing" not in purposes:
         return None
     sealing = b.ensure(
@@ -318,8 +331,9 @@ def issue_party_certificate(
     """Issue valid credentials for a user's own EORI from the test issuing CA (``icssim certs``).
 
     Writes ``sealing.pem``/``sealing.key``/``sealing-chain.pem`` (leaf -> issuing -> root) and/or
-    ``tls.pem`` (leaf + issuing)/``tls.key`` into ``out_dir``, like a trader folder; the files of a
-    purpose not asked for are left alone (they may not exist). The sealing certificate must still be
+    ``tls.pem`` (leaf + issuing)/``tls.key`` into ``out_dir``, like a trader folder ("both"); the AP
+    server certificate ``ap.pem``/``ap.key`` of a push endpoint only when asked for ("ap-server"). The
+    files of a purpose not asked for are left alone (they may not exist). The sealing certificate must still be
     registered for the EORI, else the simulator answers EBMS:0004 sub-code A001.
     """
     if not _EORI.match(eori):

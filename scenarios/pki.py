@@ -21,6 +21,8 @@ class TraderFiles:
     sealing_chain: Path
     tls_cert: Path
     tls_key: Path
+    ap_cert: Path | None = None  # server certificate of the trader's own AS4 endpoint (push delivery)
+    ap_key: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class PkiFiles:
                 item["name"], item["eori"], item["condition"],
                 *(directory / item[key] for key in ("sealing_cert", "sealing_key", "sealing_chain",
                                                      "tls_cert", "tls_key")),
+                *(directory / item[key] if item.get(key) else None for key in ("ap_cert", "ap_key")),
             )
         return cls(directory, directory / "ca" / "trust-bundle.pem", traders)
 

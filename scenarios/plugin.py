@@ -18,7 +18,8 @@ from scenarios.pki import PkiFiles
 from scenarios.simctl import SimControl
 from scenarios.steps.scene import Scene
 
-pytest_plugins = ["scenarios.steps.ics2_steps", "scenarios.steps.ics2_lifecycle_steps"]
+pytest_plugins = ["scenarios.steps.ics2_steps", "scenarios.steps.ics2_lifecycle_steps",
+                  "scenarios.steps.ics2_flow_steps", "scenarios.steps.ics2_risk_steps"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for tag in ("ics2", "R1", "security"):
+    for tag in ("ics2", "R1", "R2", "R3", "security"):
         config.addinivalue_line("markers", f"{tag}: conformance scenario tag")
     config.addinivalue_line("markers", "req: requirement checked by a scenario")
 

@@ -114,6 +114,70 @@ class SimControl:
         return dict(self._call("POST", f"/ics2/ens/{urllib.parse.quote(mrn)}/events",
                                {"event": event, **context}))
 
+    # -- ICS2 party profiles and representations (ICD §5.1.1, §5.3; routing ICD §3.3.2.3) --------------
+    def ics2_set_profile(self, party_id: str, *, roles: list[str] | None = None, channel: str = "pull",
+                         ap_url: str | None = None, wants: list[str] | None = None) -> dict[str, Any]:
+        """Record a party's c2t channel (pull | push to ap_url) and the optional messages it wants."""
+        return dict(self._call("PUT", f"/ics2/parties/{urllib.parse.quote(party_id)}/profile",
+                               {"roles": roles or [], "channel": channel, "ap_url": ap_url,
+                                "wants": wants or []}))
+
+    def ics2_profile(self, party_id: str) -> dict[str, Any]:
+        """The profile that applies to a party ("recorded": false = the default: pull, nothing optional)."""
+        return dict(self._call("GET", f"/ics2/parties/{urllib.parse.quote(party_id)}/profile"))
+
+    def ics2_profiles(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/ics2/profiles")["profiles"])
+
+    def ics2_add_representation(self, representative: str, declarant: str) -> dict[str, Any]:
+        return dict(self._call("POST", "/ics2/representations",
+                               {"representative": representative, "declarant": declarant}))
+
+    def ics2_remove_representation(self, representative: str, declarant: str) -> bool:
+        """End a representation; False when none was recorded."""
+        try:
+            self._call("DELETE", "/ics2/representations",
+                       query={"representative": representative, "declarant": declarant})
+        except ControlError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def ics2_representations(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/ics2/representations")["representations"])
+
+    # -- ICS2 risk outcomes (forced per LRN or MRN; domain/ics2.md "UK neighbour worth learning from") -------
+    def ics2_force_outcomes(self, outcomes: list[dict[str, Any]], *, lrn: str | None = None,
+                            mrn: str | None = None) -> dict[str, Any]:
+        """Force the risk outcomes of one ENS, e.g. [{"outcome": "rfi", "delay_seconds": 0, "details": {}}];
+        with the MRN of a registered ENS they are scheduled at once ("scheduled" lists the timers)."""
+        key = {"lrn": lrn} if lrn is not None else {"mrn": mrn}
+        return dict(self._call("POST", "/ics2/outcomes", {**key, "outcomes": outcomes}))
+
+    def ics2_forced_outcomes(self, *, lrn: str | None = None, mrn: str | None = None) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/ics2/outcomes", query={"lrn": lrn, "mrn": mrn})["outcomes"])
+
+    def ics2_clear_outcomes(self, *, lrn: str | None = None, mrn: str | None = None) -> int:
+        """Forget the forced outcomes of one LRN or MRN; returns how many plans were dropped."""
+        return int(self._call("DELETE", "/ics2/outcomes", query={"lrn": lrn, "mrn": mrn})["deleted"])
+
+    def ics2_risk_rules(self) -> dict[str, Any]:
+        """The risk rule table as loaded (rules in order, outcome catalogue, default, screening scope)."""
+        return dict(self._call("GET", "/ics2/risk/rules"))
+
+    def ics2_history(self, mrn: str) -> dict[str, Any]:
+        """State, steps (with rules), armed timers and referrals of the ENS an MRN belongs to."""
+        return dict(self._call("GET", f"/ics2/ens/{mrn}/history"))
+
+    def add_fault(self, kind: str, *, profile: str = "ics2", **spec: Any) -> dict[str, Any]:
+        """Inject a fault (simulator/core/faults.py: delay_reply, drop_receipt, duplicate_delivery,
+        msh_unavailable) for the scene."""
+        return dict(self._call("POST", f"/{profile}/faults", {"kind": kind, **spec}))
+
+    def faults(self, *, profile: str = "ics2") -> list[dict[str, Any]]:
+        return list(self._call("GET", f"/{profile}/faults")["faults"])
+
     def wait_for(self, probe: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
         """Poll the journal-backed `probe` until it returns something truthy (no fixed sleeps)."""
         deadline = time.monotonic() + timeout

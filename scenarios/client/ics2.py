@@ -12,7 +12,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,7 +130,11 @@ class Ics2Client:
 
     # -- trader to customs ---------------------------------------------------------------------------
     def send(self, action: str, payload: bytes, *, message_id: str | None = None,
-             service: str = as4c.SERVICE_T2C) -> SendOutcome:
+             service: str = as4c.SERVICE_T2C,
+             attachments: Sequence[tuple[str, bytes, str]] = ()) -> SendOutcome:
+        """Send one business payload; ``attachments`` are (Content-ID, octets, MIME type) binary parts
+        (application/pdf or image/jpeg, e.g. for IE3R02), each its own MIME part, compressed and signed
+        like the payload (domain/ics2.md "AS4 profile": a reference to every attachment)."""
         message_id = message_id or self.new_message_id()
         um = UserMessage(
             message_id=message_id, timestamp=self._now(),
@@ -142,7 +146,7 @@ class Ics2Client:
         )
         cid = f"payload-{uuid.uuid5(uuid.NAMESPACE_URL, message_id)}@{self._host}"
         content_type, body = pack_user_message(
-            um, [(cid, payload, "application/xml")], key=self.identity.sealing_key,
+            um, [(cid, payload, "application/xml"), *attachments], key=self.identity.sealing_key,
             chain=list(self.identity.sealing_chain),
             token="leaf-only" if self.faults.leaf_only_token else "pkipath",
         )

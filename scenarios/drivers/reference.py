@@ -7,18 +7,36 @@ identities of the test PKI. Faults can be switched on per trader to rehearse fai
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from datetime import datetime
+from typing import Any, cast
 
 from scenarios.client.ics2 import ClientFaults, Ics2Client, PullOutcome, SendOutcome, TraderIdentity
 from scenarios.filings.ics2 import (
+    ALL_FILING_IDS,
     FilingMessageId,
     build_amendment,
     build_filing,
     build_invalidation,
     sample_data,
 )
+from scenarios.filings.ics2_messages import (
+    DEFAULT_ISSUED,
+    build_arrival,
+    build_consultation,
+    build_rfi_answer,
+    build_screening_answer,
+)
+from scenarios.filings.ics2_samples import carriage
 from scenarios.pki import PkiFiles
+from simulator.codecs.as4 import constants as as4c
+
+# domain/ics2.md "AS4 profile": AgreementRef EU-ICS2-TI-V1.0 carries the Release 1 messages only; the
+# others need EU-ICS2-TI-V2.0 (R2/R3). Release 1 messages keep the client's own interface version.
+RELEASE1_ACTIONS = frozenset({"IE3F32", "IE3F43", "IE3F44", "IE3A32", "IE3A43", "IE3A44", "IE3Q04", "IE3R02",
+                              "IE3R03"})
+DocumentRef = tuple[str, str] | Mapping[str, Any]
 
 
 @dataclass
@@ -47,6 +65,10 @@ class ReferenceDriver:
                                                faults=self._faults.get(trader))
         return self._clients[trader]
 
+    def upcoming_lrn(self, trader: str) -> str:
+        """The LRN the next filing of `trader` will carry (a scene can force outcomes for it beforehand)."""
+        return f"{self.pki.trader(trader).eori[:2]}LRN{self._lrn_counter + 1:08d}"
+
     def next_lrn(self, trader: str) -> str:
         self._lrn_counter += 1
         return f"{self.pki.trader(trader).eori[:2]}LRN{self._lrn_counter:08d}"
@@ -57,19 +79,100 @@ class ReferenceDriver:
         kind = cast(FilingMessageId, message_type)
         data = sample_data(kind, lrn=lrn, eori=self.pki.trader(trader).eori, variant=variant)
         payload = build_filing(kind, data)
-        return lrn, self.client(trader).send(message_type, payload)
+        return lrn, self.file_payload(trader, message_type, payload)
 
     def amend(self, trader: str, filing_type: str, mrn: str) -> tuple[str, SendOutcome]:
         """Send the full new dataset of the filing as its amendment IE3Axx referring to `mrn`."""
         lrn = self.next_lrn(trader)
         kind = cast(FilingMessageId, filing_type)
         data = sample_data(kind, lrn=lrn, eori=self.pki.trader(trader).eori)
-        return lrn, self.client(trader).send("IE3A" + filing_type[4:], build_amendment(kind, data, mrn=mrn))
+        return lrn, self.file_payload(trader, "IE3A" + filing_type[4:], build_amendment(kind, data, mrn=mrn))
 
     def invalidate(self, trader: str, mrn: str) -> SendOutcome:
         """Ask for the invalidation of the ENS `mrn` (IE3Q04)."""
         eori = self.pki.trader(trader).eori
         return self.client(trader).send("IE3Q04", build_invalidation(mrn=mrn, sender=eori, declarant=eori))
+
+    # -- every trader message (Releases 1-3) ---------------------------------------------------------
+    def file_payload(self, trader: str, message_type: str, payload: bytes, *,
+                     attachments: Sequence[tuple[str, bytes, str]] = ()) -> SendOutcome:
+        """Send a prebuilt payload as ``message_type`` (AS4 Action) under the interface version that
+        carries it; ``attachments`` are (Content-ID, octets, application/pdf | image/jpeg) parts."""
+        client = self.client(trader)
+        previous = client.agreement
+        if message_type not in RELEASE1_ACTIONS:
+            client.agreement = as4c.AGREEMENT_V2
+        try:
+            return client.send(message_type, payload, attachments=attachments)
+        finally:
+            client.agreement = previous
+
+    def file_data(self, trader: str, message_type: str, data: Mapping[str, Any]) -> tuple[str, SendOutcome]:
+        """Build the filing ``message_type`` (any IE3Fxx) from business data and send it; (LRN, outcome)."""
+        if message_type not in ALL_FILING_IDS:
+            raise ValueError(f"{message_type!r} is not an ENS filing; amendments go through amend_type")
+        payload = build_filing(message_type, data)
+        return str(data.get("lrn")), self.file_payload(trader, message_type, payload)
+
+    def amend_type(self, trader: str, filing_type: str, mrn: str, *, data: Mapping[str, Any] | None = None,
+                   houses: int | None = None, goods_per_house: int | None = None,
+                   master_document: str | None = None) -> tuple[str, SendOutcome]:
+        """Amend the ENS ``mrn`` of any filing type (IE3Axx, no IE3A25) with ``data`` or a sample dataset
+        of that shape under a new LRN; returns (LRN, outcome)."""
+        kind = cast(FilingMessageId, filing_type)
+        if data is None:
+            data = sample_data(kind, lrn=self.next_lrn(trader), eori=self.pki.trader(trader).eori, houses=houses,
+                               goods_per_house=goods_per_house, master_document=master_document)
+        payload = build_amendment(kind, data, mrn=mrn)
+        return str(data.get("lrn")), self.file_payload(trader, "IE3A" + filing_type[4:], payload)
+
+    def arrive(self, trader: str, entries: Sequence[str | Mapping[str, Any]], *, mode: str = "air",
+               means: Mapping[str, Any] | None = None, office: str | None = None,
+               arrived_at: datetime | str | None = None) -> tuple[str, SendOutcome]:
+        """IE3N06: ``trader`` (the carrier) notifies the arrival of the ENS filings ``entries`` (MRNs, or
+        ``{"mrn"}`` / ``{"document": (number, type)}``); means, office and time default to the sample
+        carriage of ``mode``. Returns (LRN of the notification, outcome)."""
+        sample = carriage(mode)
+        first_entry = sample["customs_office_of_first_entry"]
+        lrn = self.next_lrn(trader)
+        eori = self.pki.trader(trader).eori
+        payload = build_arrival(
+            lrn, eori, eori, means or sample["active_border_transport_means"],
+            office or first_entry["reference_number"], arrived_at or first_entry["expected_arrival"],
+            [{"mrn": entry} if isinstance(entry, str) else entry for entry in entries])
+        return lrn, self.file_payload(trader, "IE3N06", payload)
+
+    def consult(self, trader: str, *, mrn: str | None = None, master_document: DocumentRef | None = None,
+                house_document: DocumentRef | None = None, notifications_requested: bool | None = None,
+                issued: datetime | str | None = None) -> SendOutcome:
+        """IE3Q05 consultation of the trader's own ENS data by MRN, master or house transport document."""
+        payload = build_consultation(self.pki.trader(trader).eori, issued or DEFAULT_ISSUED, mrn=mrn,
+                                     master_document=master_document, house_document=house_document,
+                                     notifications_requested=notifications_requested)
+        return self.file_payload(trader, "IE3Q05", payload)
+
+    def answer_rfi(self, trader: str, mrn: str, referral: str, text: str | None,
+                   attachments: Sequence[tuple[str, bytes, str]] = ()) -> SendOutcome:
+        """IE3R02: answer request item 1 of the information request ``referral`` with ``text`` and the
+        (Content-ID, octets, MIME type) ``attachments``, each sent as its own signed MIME part."""
+        response = {"text": text, "attachments": [(cid, mime_type) for cid, _, mime_type in attachments]}
+        payload = build_rfi_answer(self.pki.trader(trader).eori, mrn, referral, [response])
+        return self.file_payload(trader, "IE3R02", payload, attachments=attachments)
+
+    def answer_screening(self, trader: str, mrn: str, referral: str, *,
+                         screenings: Sequence[Mapping[str, Any]] | None = None,
+                         master_document: DocumentRef | None = None, house_document: DocumentRef | None = None,
+                         methods: Sequence[str] = ("XRY",), result: str = "Screened, no threat items detected",
+                         screened_at: datetime | str = DEFAULT_ISSUED,
+                         attachments: Sequence[tuple[str, bytes, str]] = ()) -> SendOutcome:
+        """IE3R03: report the HRCM screening asked for by ``referral``; either ``screenings`` in full, or
+        one screening of the consignment ``master_document`` / ``house_document``."""
+        if screenings is None:
+            screenings = [{"master_document": master_document, "house_document": house_document,
+                           "methods": list(methods), "screened_at": screened_at, "result": result,
+                           "attachments": [(cid, mime_type) for cid, _, mime_type in attachments]}]
+        payload = build_screening_answer(self.pki.trader(trader).eori, mrn, referral, screenings)
+        return self.file_payload(trader, "IE3R03", payload, attachments=attachments)
 
     def resend_last(self, trader: str) -> SendOutcome:
         return self.client(trader).resend_last()

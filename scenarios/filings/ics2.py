@@ -1,4 +1,8 @@
-"""ICS2 Release 1 PLACI filings (IE3F32, IE3F43, IE3F44) built from neutral business data.
+"""ICS2 ENS filings (all 31 IE3Fxx) and their amendments built from neutral business data.
+
+The Release 1 PLACI filings (IE3F32, IE3F43, IE3F44) are built here; the bodies of the Release 2/3
+filings come from :mod:`scenarios.filings.ics2_bodies` (its docstring lists the further data keys) and
+their samples from :mod:`scenarios.filings.ics2_samples`; the header is the same for all.
 
 Client side of the harness: lxml + stdlib only, no :mod:`simulator` import. The XML follows the
 simulator's own XSDs (``simulator/ics2/schemas``): root ``IE3Fxx`` in namespace
@@ -24,6 +28,9 @@ A party is ``name``, ``identification_number``, ``type_of_person`` (CL729 "1" na
 person; consignor/consignee only), ``address`` (``street``, ``number``, ``post_code``, ``city``,
 ``country``, ``sub_division``, ``street_additional_line``, ``po_box``) and ``communications``
 (list of ``{"identifier", "type"}``, type e.g. EM e-mail, TE telephone).
+
+:data:`MESSAGE_IDS` stays the Release 1 set: the :data:`VARIANTS` (known defects) and the load mixes
+are defined for those; :data:`ALL_FILING_IDS` lists every filing, :data:`AMENDMENT_IDS` every amendment.
 """
 
 from __future__ import annotations
@@ -32,22 +39,34 @@ import copy
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from lxml import etree
 
 __all__ = [
+    "ALL_FILING_IDS",
+    "AMENDMENT_IDS",
     "MESSAGE_IDS",
     "VARIANTS",
     "FilingMessageId",
+    "build_amendment",
     "build_filing",
+    "build_invalidation",
     "expected_errors",
     "namespace_for",
     "sample_data",
 ]
 
-FilingMessageId = Literal["IE3F32", "IE3F43", "IE3F44"]
+FilingMessageId = Literal[
+    "IE3F10", "IE3F11", "IE3F12", "IE3F13", "IE3F14", "IE3F15", "IE3F16", "IE3F17",
+    "IE3F20", "IE3F21", "IE3F22", "IE3F23", "IE3F24", "IE3F25", "IE3F26", "IE3F27", "IE3F28", "IE3F29",
+    "IE3F30", "IE3F31", "IE3F32", "IE3F33", "IE3F34",
+    "IE3F40", "IE3F41", "IE3F42", "IE3F43", "IE3F44", "IE3F45", "IE3F50", "IE3F51",
+]
 MESSAGE_IDS: tuple[FilingMessageId, ...] = ("IE3F32", "IE3F43", "IE3F44")
+ALL_FILING_IDS: tuple[FilingMessageId, ...] = get_args(FilingMessageId)
+# domain/ics2.md "Messages": amendments carry the codes of the filings, except that there is no IE3A25.
+AMENDMENT_IDS: tuple[str, ...] = tuple("IE3A" + f[4:] for f in ALL_FILING_IDS if f != "IE3F25")
 PREFIX = "ie"
 
 VARIANTS: dict[str, str] = {
@@ -62,6 +81,12 @@ VARIANTS: dict[str, str] = {
 def namespace_for(message_id: str) -> str:
     """Target namespace of our XSD for ``message_id``."""
     return f"urn:icssim:ics2:{message_id}"
+
+
+def _companion(module: str) -> Any:
+    """A sibling module of the Release 2/3 filings, imported on first use: it builds on this module's
+    XML helpers, so importing it while this module loads would be circular."""
+    return __import__(f"scenarios.filings.{module}", fromlist=["__name__"])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -179,8 +204,8 @@ def build_filing(
     Absent optional keys produce no element. The builder does not validate: a defective dataset
     gives a defective filing, which is how the harness provokes IE3N99 rejections.
     """
-    if message_id not in MESSAGE_IDS:
-        raise ValueError(f"unsupported filing {message_id!r}; expected one of {MESSAGE_IDS}")
+    if message_id not in ALL_FILING_IDS:
+        raise ValueError(f"unsupported filing {message_id!r}; expected one of {ALL_FILING_IDS}")
     ns = namespace or namespace_for(message_id)
     root = etree.Element(f"{{{ns}}}{message_id}", nsmap={PREFIX: ns})
     declarant = data.get("declarant") or {}
@@ -194,6 +219,9 @@ def build_filing(
     _party(root, "declarant", declarant, kind="declarant")
     _party(root, "representative", data.get("representative"), kind="representative")
     _party(root, "carrier", data.get("carrier"), kind="carrier")
+    if message_id not in MESSAGE_IDS:
+        _companion("ics2_bodies").build_body(root, message_id, data)
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     master = etree.SubElement(root, "consignmentMasterLevel")
     _document(master, "transportDocumentMasterLevel", data.get("master_transport_document"))
     place = data.get("place_of_loading")
@@ -330,6 +358,9 @@ def expected_errors(message_id: FilingMessageId, variant: str | None) -> list[tu
     """(CL723 code, XPath pointer) pairs the simulator must report for a sample ``variant``."""
     if variant is None:
         return []
+    if message_id not in MESSAGE_IDS and variant != "representative-equals-declarant":
+        raise ValueError(f"variant {variant!r} does not apply to {message_id}; the Release 2/3 filings know "
+                         "only 'representative-equals-declarant'")
     postal_receptacle = message_id == "IE3F44"
     if variant == "stop-word-description" and not postal_receptacle:
         return [("100", _goods_pointer(message_id, "descriptionOfGoods"))]
@@ -349,17 +380,41 @@ def expected_errors(message_id: FilingMessageId, variant: str | None) -> list[tu
 
 
 def sample_data(
-    message_id: FilingMessageId, *, lrn: str, eori: str, variant: str | None = None
+    message_id: FilingMessageId,
+    *,
+    lrn: str,
+    eori: str,
+    variant: str | None = None,
+    houses: int | None = None,
+    goods_per_house: int | None = None,
+    master_document: str | Mapping[str, Any] | None = None,
+    house_documents: Sequence[str | Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A valid business dataset for ``message_id`` or, with ``variant`` (see :data:`VARIANTS`), one
     with exactly one known defect (its expected error: :func:`expected_errors`).
 
     ``eori`` is the message sender and the declarant; the representative has another EORI.
-    IE3F44 carries no goods, so ``stop-word-description`` and ``invalid-hs-code`` raise ValueError.
+    IE3F44 carries no goods, so ``stop-word-description`` and ``invalid-hs-code`` raise ValueError;
+    the Release 2/3 filings know only the ``representative-equals-declarant`` variant.
+
+    Shape (all optional; without them the Release 1 samples are unchanged): ``houses`` (number of house
+    consignments, receptacles or named houses), ``goods_per_house``, ``master_document`` (number, or
+    ``{"number", "type"}``) and ``house_documents`` (one number or mapping per house; sets the number of
+    houses). Defaults and the derivation of house numbers: :mod:`scenarios.filings.ics2_samples`.
+    Variants' expected pointers assume the default shape.
     """
-    data = copy.deepcopy(_base(message_id, lrn, eori))
     expected_errors(message_id, variant)  # validates the variant name for this message
-    first_goods = data["houses"][0]["goods_items"][0] if message_id != "IE3F44" else None
+    shape: dict[str, Any] = {"houses": houses, "goods_per_house": goods_per_house,
+                             "master_document": master_document, "house_documents": house_documents}
+    if message_id in MESSAGE_IDS:
+        data = copy.deepcopy(_base(message_id, lrn, eori))
+        if any(value is not None for value in shape.values()):
+            data = _companion("ics2_samples").reshape_release1(message_id, data, **shape)
+    elif message_id in ALL_FILING_IDS:
+        data = _companion("ics2_samples").sample(message_id, lrn=lrn, eori=eori, **shape)
+    else:
+        raise ValueError(f"unsupported filing {message_id!r}; expected one of {ALL_FILING_IDS}")
+    first_goods = data["houses"][0]["goods_items"][0] if message_id in {"IE3F32", "IE3F43"} else None
     if variant == "stop-word-description" and first_goods is not None:
         first_goods["description"] = "Gift"
     elif variant == "invalid-hs-code" and first_goods is not None:
@@ -383,6 +438,8 @@ def build_amendment(filing_message_id: FilingMessageId, data: Mapping[str, Any],
     """IE3Axx: the full new dataset of the filing, with the MRN of the ENS it replaces right after the
     LRN (domain/ics2.md "Messages": amendments carry the same codes as filings and refer to the MRN)."""
     amendment_id = "IE3A" + filing_message_id[4:]
+    if amendment_id not in AMENDMENT_IDS:
+        raise ValueError(f"{filing_message_id!r} has no amendment; amendments are {AMENDMENT_IDS}")
     namespace = namespace_for(amendment_id)
     root = etree.fromstring(build_filing(filing_message_id, data, namespace=namespace))
     root.tag = f"{{{namespace}}}{amendment_id}"

@@ -24,7 +24,9 @@ FUNCTIONAL_REPLIES = frozenset({"IE3R01", "IE3N99", "IE3N01", "IE3N10", "IE3R07"
 
 @given("a fresh simulator scene")
 def fresh_scene(sim: SimControl) -> None:
-    sim.reset()
+    """Nothing of an earlier scenario remains: filings, queues, faults, and also registered parties and their
+    profiles (a push endpoint of an earlier scenario is gone); each scenario registers what it needs."""
+    sim.reset(parties=True)
 
 
 def _register(sim: SimControl, pki: PkiFiles, name: str) -> None:

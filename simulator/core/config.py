@@ -52,6 +52,15 @@ class SimConfig:
     # A pulled message that got no valid receipt is offered again after this long (reception awareness).
     pull_redelivery_seconds: int = 300
     pull_max_deliveries: int = 3
+    # Push delivery to a trader's own AS4 endpoint (domain/ics2.md "AS4 profile": reception awareness
+    # with retries): attempt n failing schedules attempt n+1 after push_retry_seconds * 2**(n-1) of
+    # SIMULATED time; after push_max_attempts failed attempts the message is undelivered.
+    push_retry_seconds: int = 30
+    push_max_attempts: int = 5
+    push_timeout_seconds: float = 30.0  # real seconds to connect and to wait for the receipt
+    # The control server's background thread (push dispatch, ...) runs its hooks this often, in real
+    # seconds; 0 disables it (advancing the simulated clock still drives them).
+    background_interval_seconds: float = 0.5
     # The TLS client certificate must be registered for the party that signs (EBMS:0004 / A001).
     require_tls_party_match: bool = True
     control_token: str | None = None  # default: generated at start, written to <var_dir>/control-token
@@ -104,6 +113,8 @@ def _coerce(name: str, value: Any) -> Any:
             return Path(value)
         if kind.startswith("int"):
             return int(value)
+        if kind.startswith("float"):
+            return float(value)
         if kind.startswith("bool"):
             if isinstance(value, bool):
                 return value
@@ -160,6 +171,12 @@ def _check(config: SimConfig) -> None:
         raise ValueError("setting 'worker_class' must be 'gthread' or 'gevent'")
     if config.clock_mode not in ("running", "frozen"):
         raise ValueError("setting 'clock_mode' must be 'running' or 'frozen'")
+    if not 0 <= config.background_interval_seconds < float("inf"):
+        raise ValueError("setting 'background_interval_seconds' must be a finite number >= 0 (0 disables)")
+    if not 0 < config.push_timeout_seconds < float("inf"):
+        raise ValueError("setting 'push_timeout_seconds' must be a finite number > 0")
+    if config.push_max_attempts < 1 or config.push_retry_seconds < 0:
+        raise ValueError("settings 'push_max_attempts' must be >= 1 and 'push_retry_seconds' >= 0")
 
 
 def config_to_json(config: SimConfig) -> dict[str, Any]:

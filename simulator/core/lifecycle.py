@@ -9,11 +9,13 @@ validated at load (all problems in one DefinitionError); instances run inside th
     lifecycle = Lifecycle(machine)
     lifecycle.start(conn, entity_id, at, data={...})       -> Transition into the initial state
     lifecycle.fire(conn, entity_id, event, at, **context)  -> Transition, or raises TransitionRefused
+    lifecycle.schedule(conn, entity_id, name, event, due, context); lifecycle.cancel(conn, entity_id, name)
     lifecycle.due_timers(conn, now); lifecycle.run_due(conn, now) -> [TimerFiring]
 `fire` first fires the instance's own timers due by `at` (on `timers_fired` of the result or refusal),
 so an outcome never depends on when a sweep last ran. `run_due` fires each due timer at its due instant,
-by due instant, entity id, declaration order, cascades included; a rerun with the same `now` does
-nothing. Tables and timer semantics are in simulator/core/timers.py.
+by due instant, entity id, position (declared timers in declaration order, then scheduled ones),
+cascades included; a rerun with the same `now` does nothing. A scheduled timer fires its event with the
+context given to `schedule` (declared timers with {}). Tables and timer semantics: simulator/core/timers.py.
 
 Definition (JSON; keys starting with "_" are comments): name, initial, terminal [states],
   states {name: {description, rule?}}, parameters {name: {default: seconds, verified, unit?, source?}},
@@ -336,7 +338,7 @@ class Lifecycle:
     def fire(self, conn: Connection, entity_id: str, event: str, at: datetime, /, **context: Any) -> Transition:
         """Apply `event` at `at`, after the instance's timers due by then; TransitionRefused if refused."""
         at = instant(at)
-        armed: list[DueTimer] | None = timers.armed(conn, self.name, entity_id) if self.machine.timers else []
+        armed: list[DueTimer] | None = timers.armed(conn, self.name, entity_id)  # declared and scheduled
         fired: tuple[TimerFiring, ...] = ()
         if armed and armed[0].due <= at:  # catch up first; the timers are then read again
             fired, armed = tuple(self.run_due(conn, at, entity_id=entity_id)), None
@@ -346,6 +348,24 @@ class Lifecycle:
             refused.timers_fired = fired
             raise
         return replace(transition, timers_fired=fired)
+
+    def schedule(self, conn: Connection, entity_id: str, name: str, event: str, due: datetime,
+                 context: Mapping[str, Any], *, armed_at: datetime | None = None) -> None:
+        """Arm a one-off timer `name` (replacing a scheduled one so named) firing `event` with `context` at `due`,
+        via run_due and fire's catch-up; no state change disarms it; a refusal when due is on its TimerFiring.
+        Refused: a declared timer's name, an undeclared event, an unknown instance. `armed_at` defaults to due."""
+        if event not in self.machine.events:
+            raise UnknownEvent(f"machine {self.name!r} declares no event {event!r}")
+        if any(spec.name == name for spec in self.machine.timers):
+            raise ValueError(f"timer {name!r} is declared by {self.name!r}; a scheduled timer needs its own name")
+        if timers.load_instance(conn, self.name, entity_id) is None:
+            raise UnknownInstance(f"no {self.name} instance for {entity_id!r}")
+        timers.schedule(conn, self.name, entity_id, name, event, due, instant(armed_at or due), context,
+                        len(self.machine.timers))
+
+    def cancel(self, conn: Connection, entity_id: str, name: str) -> bool:
+        """Disarm the scheduled timer `name`; False if it was not armed (declared timers are left alone)."""
+        return timers.cancel(conn, self.name, entity_id, name)
 
     def history(self, conn: Connection, entity_id: str) -> list[Transition]:
         """Every step taken by the instance, oldest first."""
@@ -366,8 +386,8 @@ class Lifecycle:
         while (timer := timers.next_due(conn, self.name, now, entity_id)) is not None:
             timers.consume(conn, self.name, timer)
             try:
-                out.append(TimerFiring(timer, self._step(conn, timer.entity_id, timer.event, timer.due, {},
-                                                         timer.timer, None)))
+                out.append(TimerFiring(timer, self._step(conn, timer.entity_id, timer.event, timer.due,
+                                                         timer.context, timer.timer, None)))
             except TransitionRefused as refused:
                 out.append(TimerFiring(timer, None, refused))
         return out

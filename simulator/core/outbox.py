@@ -4,6 +4,11 @@ Pull delivery takes the oldest message of the highest priority class from a queu
 per MPC; domain/ics2.md: priority classes A/B/C under backlog). A message handed out but not yet
 acknowledged by a valid receipt is offered again after a redelivery interval, up to a maximum number of
 deliveries (reception awareness); after that it is marked undelivered.
+
+Push delivery (domain/ics2.md "AS4 profile": the trader's own AS4 endpoint) claims due messages of every
+queue with a prefix (`claim_due`), in the same priority-then-FIFO order; each claim schedules the next
+attempt (`next_attempt_at`, back-off chosen by the caller). No message is handed out, by pull or push,
+before its `available_at` (e.g. an injected reply delay).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from simulator.core.store import Store, outbox
 PRIORITY = {"A": 0, "B": 1, "C": 2}
 _INSERT_KEYS = ("profile", "queue", "party", "message_id", "ref_to_message_id", "action", "priority",
                 "correlation", "payload", "meta", "state", "attempts", "created_at", "envelope",
-                "content_type", "signature_refs", "last_sent_at", "delivered_at", "detail")
+                "content_type", "signature_refs", "last_sent_at", "delivered_at", "detail", "next_attempt_at",
+                "available_at")
 _INSERT = Prepared(outbox.insert(), _INSERT_KEYS)
 
 
@@ -45,6 +51,9 @@ class OutboxMessage:
     signature_refs: list[str] | None
     state: str
     attempts: int
+    next_attempt_at: str | None = None
+    available_at: str | None = None
+    detail: str | None = None  # why the last delivery attempt failed (or why it is undelivered)
 
 
 def enqueue(
@@ -61,14 +70,17 @@ def enqueue(
     ref_to_message_id: str | None = None,
     correlation: str | None = None,
     meta: dict[str, Any] | None = None,
+    available_at: datetime | None = None,
 ) -> None:
+    """Queue a message; `available_at` (simulated time) keeps it back until then, for pull and push."""
     _INSERT.run(conn, {
         "profile": profile, "queue": queue, "party": party, "message_id": message_id,
         "ref_to_message_id": ref_to_message_id, "action": action, "priority": PRIORITY[priority],
         "correlation": correlation, "payload": payload, "meta": json.dumps(meta or {}),
         "state": "queued", "attempts": 0, "created_at": iso(created_at), "envelope": None,
         "content_type": None, "signature_refs": None, "last_sent_at": None, "delivered_at": None,
-        "detail": None,
+        "detail": None, "next_attempt_at": None,
+        "available_at": iso(available_at) if available_at is not None else None,
     })
 
 
@@ -78,7 +90,13 @@ def _row_to_message(r: Any) -> OutboxMessage:
         r["action"], r["correlation"], bytes(r["payload"]), json.loads(r["meta"] or "{}"),
         bytes(r["envelope"]) if r["envelope"] is not None else None, r["content_type"],
         json.loads(r["signature_refs"]) if r["signature_refs"] else None, r["state"], r["attempts"],
+        r["next_attempt_at"], r["available_at"], r["detail"],
     )
+
+
+def _reached(column: Any, now_iso: str) -> Any:
+    """An optional instant column that is unset or not after `now` (ISO text orders as time: clock.iso)."""
+    return or_(column.is_(None), column <= now_iso)
 
 
 Packer = Callable[[OutboxMessage], tuple[str, bytes, list[str]]]
@@ -99,27 +117,59 @@ def claim_next(
     update, so two concurrent pulls on one queue never receive the same delivery attempt.
     """
     due = iso(now - redelivery)
+    condition = and_(
+        outbox.c.queue == queue,
+        _reached(outbox.c.available_at, iso(now)),
+        or_(
+            outbox.c.state == "queued",
+            and_(outbox.c.state == "sent", outbox.c.last_sent_at <= due, outbox.c.attempts < max_deliveries),
+        ),
+    )
+    return _claim(store, condition, now=now, pack=pack)
+
+
+def claim_due(
+    store: Store,
+    queue_prefix: str,
+    *,
+    now: datetime,
+    max_attempts: int,
+    retry_delay: Callable[[int], timedelta],
+    pack: Packer,
+) -> OutboxMessage | None:
+    """Push: hand out the next due message of any queue starting with `queue_prefix`.
+
+    Order as for pull (priority class, then FIFO). Due = queued or sent before, fewer than
+    `max_attempts` attempts, `next_attempt_at` and `available_at` reached. The claim itself schedules
+    the next attempt at now + retry_delay(attempt number), so a dispatcher that dies during an attempt
+    leaves the message due again later instead of stuck; packing (signing) happens once, as for pull.
+    """
+    now_iso = iso(now)
+    condition = and_(
+        outbox.c.queue.startswith(queue_prefix, autoescape=True),
+        outbox.c.state.in_(("queued", "sent")),
+        outbox.c.attempts < max_attempts,
+        _reached(outbox.c.next_attempt_at, now_iso),
+        _reached(outbox.c.available_at, now_iso),
+    )
+    return _claim(store, condition, now=now, pack=pack,
+                  schedule=lambda attempt: iso(now + retry_delay(attempt)))
+
+
+def _claim(store: Store, condition: Any, *, now: datetime, pack: Packer,
+           schedule: Callable[[int], str] | None = None) -> OutboxMessage | None:
+    """The first row matching `condition` (priority, then id), claimed by an optimistic update."""
     for _ in range(5):
         with store.read() as conn:
             row = conn.execute(
-                select(outbox)
-                .where(
-                    and_(
-                        outbox.c.queue == queue,
-                        or_(
-                            outbox.c.state == "queued",
-                            and_(outbox.c.state == "sent", outbox.c.last_sent_at <= due,
-                                 outbox.c.attempts < max_deliveries),
-                        ),
-                    )
-                )
-                .order_by(outbox.c.priority, outbox.c.id)
-                .limit(1)
+                select(outbox).where(condition).order_by(outbox.c.priority, outbox.c.id).limit(1)
             ).mappings().first()
         if row is None:
             return None
         message = _row_to_message(row)
         values: dict[str, Any] = {"state": "sent", "attempts": message.attempts + 1, "last_sent_at": iso(now)}
+        if schedule is not None:
+            values["next_attempt_at"] = schedule(message.attempts + 1)
         if message.envelope is None:
             content_type, envelope, refs = pack(message)
             values.update(envelope=envelope, content_type=content_type, signature_refs=json.dumps(refs))
@@ -166,11 +216,28 @@ def expire_undelivered(store: Store, *, now: datetime, redelivery: timedelta, ma
     return int(result.rowcount or 0)
 
 
+def expire_attempts(store: Store, queue_prefix: str, *, now: datetime, max_attempts: int) -> int:
+    """Push messages whose last attempt was claimed but never got an outcome (the dispatcher stopped
+    mid-attempt) become undelivered once that attempt's deadline (`next_attempt_at`) has passed."""
+    cond = [outbox.c.queue.startswith(queue_prefix, autoescape=True), outbox.c.state == "sent",
+            outbox.c.attempts >= max_attempts, outbox.c.next_attempt_at <= iso(now)]
+    with store.read() as conn:  # the common case (nothing to expire) takes no write lock
+        if conn.execute(select(outbox.c.id).where(and_(*cond)).limit(1)).first() is None:
+            return 0
+    with store.write() as conn:
+        result = conn.execute(
+            outbox.update().where(and_(*cond))
+            .values(state="undelivered", detail="no outcome was recorded for the last delivery attempt")
+        )
+    return int(result.rowcount or 0)
+
+
 def listing(store: Store, *, queue: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
     query = select(
         outbox.c.id, outbox.c.queue, outbox.c.party, outbox.c.message_id, outbox.c.ref_to_message_id,
         outbox.c.action, outbox.c.correlation, outbox.c.state, outbox.c.attempts, outbox.c.created_at,
-        outbox.c.last_sent_at, outbox.c.delivered_at, outbox.c.detail,
+        outbox.c.last_sent_at, outbox.c.delivered_at, outbox.c.detail, outbox.c.next_attempt_at,
+        outbox.c.available_at,
     )
     if queue:
         query = query.where(outbox.c.queue == queue)

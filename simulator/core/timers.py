@@ -11,6 +11,10 @@ and the automatic invalidation of an ENS 200 days after filing (domain/ics2.md "
   states, else every non-terminal state) and it is not armed already (`restart: true` re-arms it);
 - disarmed as soon as the instance is in a state outside `while` (terminal states never are in it);
 - consumed when it fires; it fires at its due instant, whenever the sweep runs.
+A scheduled timer (Lifecycle.schedule) is a one-off: armed by name for an instant and an event context
+given by the caller (e.g. a risk outcome), never disarmed by a state change (only cancelled by name or
+consumed when it fires); its stored `context` (JSON, NULL for declared timers) marks it as scheduled.
+Its `position` follows the declared timers', so declared ones fire first when both are due together.
 Instants are held to the millisecond and stored as fixed-width ISO 8601 UTC text (`clock.iso`,
 YYYY-MM-DDThh:mm:ss.fffZ), so that their text order is their time order on every back end. No wall
 clock is read here: every instant comes from the caller.
@@ -72,6 +76,7 @@ lifecycle_timers = Table(
     Column("event", String(64), nullable=False),
     Column("armed_at", String(32), nullable=False),
     Column("due_at", String(32), nullable=False),
+    Column("context", Text),  # JSON event context of a scheduled timer; NULL for a declared one
     info=SCENE,
 )
 Index("ix_lifecycle_timers_due", lifecycle_timers.c.machine, lifecycle_timers.c.due_at,
@@ -135,7 +140,7 @@ def history_rows(conn: Connection, machine: str, entity_id: str) -> list[Any]:
 
 
 _t = lifecycle_timers.c
-_COLUMNS = (_t.entity_id, _t.timer, _t.event, _t.due_at, _t.position)
+_COLUMNS = (_t.entity_id, _t.timer, _t.event, _t.due_at, _t.position, _t.context)
 _ORDER = (_t.due_at, _t.entity_id, _t.position)
 _OF_ENTITY = Prepared(
     select(*_COLUMNS).where(_t.machine == bindparam("m"), _t.entity_id == bindparam("e")).order_by(*_ORDER),
@@ -144,9 +149,12 @@ _NEXT_DUE = Prepared(
     select(*_COLUMNS).where(_t.machine == bindparam("m"), _t.due_at <= bindparam("now")).order_by(*_ORDER)
     .limit(bindparam("one")).offset(bindparam("zero")), ("m", "now", "one", "zero"))
 _INSERT = Prepared(lifecycle_timers.insert(), ("machine", "entity_id", "timer", "position", "event", "armed_at",
-                                               "due_at"))
+                                               "due_at", "context"))
 _DELETE = Prepared(delete(lifecycle_timers).where(
     _t.machine == bindparam("m"), _t.entity_id == bindparam("e"), _t.timer == bindparam("t")), ("m", "e", "t"))
+_CANCEL = Prepared(delete(lifecycle_timers).where(
+    _t.machine == bindparam("m"), _t.entity_id == bindparam("e"), _t.timer == bindparam("t"),
+    _t.context.is_not(None)).returning(_t.timer), ("m", "e", "t"))
 
 
 def instant(moment: datetime) -> datetime:
@@ -186,15 +194,27 @@ class DueTimer:
     event: str
     due_at: str  # ISO 8601 UTC, clock.iso form
     position: int
+    context_json: str | None = None  # set for a scheduled timer only
 
     @property
     def due(self) -> datetime:
         return parse_instant(self.due_at)
 
+    @property
+    def scheduled(self) -> bool:
+        """Armed by Lifecycle.schedule (a one-off), not by the definition's `timers`."""
+        return self.context_json is not None
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The event context the timer fires with: the scheduled one, {} for a declared timer."""
+        return dict(json.loads(self.context_json)) if self.context_json is not None else {}
+
 
 def _row(row: tuple[object, ...]) -> DueTimer:
-    entity_id, timer, event, due_at, position = row
-    return DueTimer(str(entity_id), str(timer), str(event), str(due_at), int(position))  # type: ignore[call-overload]
+    entity_id, timer, event, due_at, position, context = row
+    return DueTimer(str(entity_id), str(timer), str(event), str(due_at), int(position),  # type: ignore[call-overload]
+                    None if context is None else str(context))
 
 
 def armed(conn: Connection, machine: str, entity_id: str) -> list[DueTimer]:
@@ -234,7 +254,26 @@ def apply(conn: Connection, machine: str, entity_id: str, specs: Iterable[TimerS
             _DELETE.run(conn, keys)
         _INSERT.run(conn, {"machine": machine, "entity_id": entity_id, "timer": spec.name,
                            "position": spec.position, "event": spec.event, "armed_at": iso(at),
-                           "due_at": iso(at + timedelta(seconds=spec.seconds))})
+                           "due_at": iso(at + timedelta(seconds=spec.seconds)), "context": None})
+
+
+def schedule(conn: Connection, machine: str, entity_id: str, name: str, event: str, due: datetime,
+             armed_at: datetime, context: Mapping[str, Any], first_position: int) -> None:
+    """Arm (or re-arm: the same name is replaced) a one-off timer; `apply` never touches it, because it
+    only ever deletes declared timers by their names. Its position is after every timer the instance
+    has (at least `first_position`, the number of declared timers): among timers due at the same instant,
+    declared ones fire first, then scheduled ones in the order they were scheduled."""
+    _DELETE.run(conn, {"m": machine, "e": entity_id, "t": name})
+    position = max([first_position - 1, *(t.position for t in armed(conn, machine, entity_id))]) + 1
+    _INSERT.run(conn, {"machine": machine, "entity_id": entity_id, "timer": name, "position": position,
+                       "event": event, "armed_at": iso(armed_at), "due_at": iso(instant(due)),
+                       "context": to_json(context)})
+
+
+def cancel(conn: Connection, machine: str, entity_id: str, name: str) -> bool:
+    """Disarm a scheduled timer by name; False if none was armed (declared timers are never cancelled)."""
+    _, rows = _CANCEL.run(conn, {"m": machine, "e": entity_id, "t": name})
+    return bool(rows)
 
 
 def consume(conn: Connection, machine: str, timer: DueTimer) -> None:

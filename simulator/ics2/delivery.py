@@ -2,9 +2,12 @@
 
 - Pull (ICD §4.1.3.3): the oldest queued message of the MPC, packed as a signed UserMessage of service
   eu_ics2_c2t with RefToMessageId; an empty MPC answers the warning EBMS:0006.
+- Push (domain/ics2.md "AS4 profile": a trader may run its own AS4 endpoint): queues named
+  PUSH_QUEUE_PREFIX + PartyId, delivered by simulator/ics2/push.py with the same packing and checks.
 - Receipts from the trader (domain/ics2.md "Receipts"): a c2t message counts as delivered only when a
   signed receipt comes back whose signature covers the (empty) Body and whose non-repudiation info
-  matches what was sent; otherwise it stays undelivered and is offered again (reception awareness).
+  matches what was sent (`receipt_problems`, shared by pull and push); otherwise it stays undelivered
+  and is offered again (reception awareness).
 - Error signals answer every refused request (never HTTP 500), signed with the simulator's key.
 """
 
@@ -33,6 +36,8 @@ from simulator.trust.registry import PartyRegistry
 
 PROFILE = "ics2"
 SOAP_CT = "application/soap+xml; charset=UTF-8"
+# Outbox queues of push delivery are named PUSH_QUEUE_PREFIX + PartyId (routing enqueues them).
+PUSH_QUEUE_PREFIX = "push:"
 _ID_NAMESPACE = uuid.UUID("6f1c7d52-0b7e-4a59-9d1e-3c2b8f6a4e10")
 
 
@@ -52,6 +57,30 @@ class Caller:
     @classmethod
     def from_der(cls, der: bytes | None) -> Caller:
         return cls(hashlib.sha256(der).hexdigest() if der else None)
+
+
+def receipt_problems(receipt: InboundMessage, sent: OutboxMessage, signer_parties: set[str]) -> list[str]:
+    """Why `receipt` does not acknowledge the c2t message `sent` (empty list: it does), for pull and push.
+
+    domain/ics2.md "Receipts" / ICD §4.6.2: signed with a sealing certificate registered for the party
+    the message was sent to (EBMS:0004/A001 semantics), the signature covers the (empty) SOAP Body and
+    eb:Messaging, and the non-repudiation information acknowledges every ds:Reference we signed
+    (AS4 §5.1.8, `check_receipt_matches`). Any problem means EBMS:0302 and "not delivered".
+    """
+    problems: list[str] = []
+    signature = receipt.signature
+    if signature is not None:
+        eori = party_eori(sent.party) or ""
+        if eori not in signer_parties:
+            problems.append(f"the receipt is sealed with a certificate not registered for {eori}")
+        if not signature.covers_body:
+            problems.append("the receipt's signature does not cover the SOAP Body")
+        if not signature.covers_messaging:
+            problems.append("the receipt's signature does not cover eb:Messaging")
+    signed = [base64.b64decode(r) for r in sent.signature_refs or []]
+    problems += [p for p in check_receipt_matches(receipt, signed, sent_message_id=sent.message_id)
+                 if p not in problems]
+    return problems
 
 
 class C2tDelivery:
@@ -76,7 +105,7 @@ class C2tDelivery:
                                       max_deliveries=cfg.pull_max_deliveries, queue=mpc)
         message = outbox_api.claim_next(
             self._ctx.store, mpc, now=now, redelivery=redelivery,
-            max_deliveries=cfg.pull_max_deliveries, pack=self._pack,
+            max_deliveries=cfg.pull_max_deliveries, pack=self.pack,
         )
         if message is None:
             warning = EbmsError("EBMS:0006", f"no message available for pulling from {mpc}",
@@ -97,8 +126,12 @@ class C2tDelivery:
                 detail=f"delivery attempt {message.attempts}"))
         return HttpAnswer(200, message.content_type, message.envelope)
 
-    def _pack(self, message: OutboxMessage) -> tuple[str, bytes, list[str]]:
-        """Sign the c2t UserMessage once, on first delivery; re-deliveries send the same bytes."""
+    def pack(self, message: OutboxMessage) -> tuple[str, bytes, list[str]]:
+        """Sign the c2t UserMessage once, on first delivery; re-deliveries send the same bytes.
+
+        Returns (Content-Type, envelope, base64 ds:References) for the outbox. A pulled message names
+        its MPC; a pushed one travels on the default MPC (ebMS3 §3.4.1), so it names none.
+        """
         um = UserMessage(
             message_id=message.message_id,
             timestamp=parse_instant(message.meta["timestamp"]),
@@ -111,7 +144,7 @@ class C2tDelivery:
             action=message.action,
             conversation_id=message.ref_to_message_id or message.message_id,
             ref_to_message_id=message.ref_to_message_id,
-            mpc=message.queue,
+            mpc=None if message.queue.startswith(PUSH_QUEUE_PREFIX) else message.queue,
         )
         digest = hashlib.sha256(message.message_id.encode()).hexdigest()[:16]
         cid = f"{message.action.lower()}-{digest}@icssim"
@@ -127,24 +160,14 @@ class C2tDelivery:
                          signer_parties: set[str], caller: Caller, now: datetime) -> HttpAnswer:
         tls = caller.tls_sha256
         ref = inbound.ref_to_message_id or ""
-        signature = inbound.signature
-        assert signature is not None
+        assert inbound.signature is not None  # the MSH refuses unsigned signals before this point
         problems: list[str] = []
         with self._ctx.store.write() as conn:
             sent = outbox_api.find(conn, ref)
             if sent is None:
                 problems.append(f"RefToMessageId {ref!r} names no message sent to this party")
             else:
-                eori = party_eori(sent.party) or ""
-                if eori not in signer_parties:
-                    problems.append(f"the receipt is sealed with a certificate not registered for {eori}")
-                if not signature.covers_body:
-                    problems.append("the receipt's signature does not cover the SOAP Body")
-                if not signature.covers_messaging:
-                    problems.append("the receipt's signature does not cover eb:Messaging")
-                signed = [base64.b64decode(r) for r in sent.signature_refs or []]
-                problems += [p for p in check_receipt_matches(inbound, signed, sent_message_id=ref)
-                             if p not in problems]
+                problems = receipt_problems(inbound, sent, signer_parties)
             verdict = "not-delivered" if problems else "delivered"
             journal.record(conn, JournalEntry(
                 PROFILE, "in", "as4", "receipt", verdict, iso(now), message_id=inbound.message_id,

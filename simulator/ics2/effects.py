@@ -23,6 +23,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from lxml import etree
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
@@ -41,6 +42,7 @@ from simulator.ics2.replies import ReplyParties
 from simulator.ics2.routing import Destination, route
 
 PROFILE = "ics2"
+RegisteredHook = Callable[[Connection, Transition, datetime, "etree._Element | None", "str | None"], None]
 REFERRAL_KINDS = {"request_information": "rfi", "request_screening": "hrcm", "do_not_load": "dnl"}
 
 
@@ -137,14 +139,17 @@ def flatten(transitions: Iterable[Transition]) -> list[Transition]:
 
 class Effects:
     def __init__(self, lifecycle: Lifecycle, profiles: PartyProfiles, message_id: Callable[[str, str], str],
-                 *, on_registered: Callable[[Connection, Transition, datetime], None] | None = None) -> None:
+                 *, on_registered: RegisteredHook | None = None) -> None:
         self._lifecycle = lifecycle
         self._profiles = profiles
         self._message_id = message_id
         self._on_registered = on_registered
 
     # -- what the steps send -------------------------------------------------------------------------
-    def notices(self, conn: Connection, transitions: Iterable[Transition], now: datetime) -> list[Outgoing]:
+    def notices(self, conn: Connection, transitions: Iterable[Transition], now: datetime, *,
+                root: etree._Element | None = None, message_type: str | None = None) -> list[Outgoing]:
+        """The messages the steps send; `root`/`message_type`: the dataset that moved the ENS (a filing or an
+        amendment), assessed again by the risk engine when a step brings the ENS back to registered."""
         out: list[Outgoing] = []
         for step in flatten(transitions):
             view = load_ens(conn, step.entity_id)
@@ -156,7 +161,7 @@ class Effects:
                 if _applies(item, step):
                     out.extend(self._build(conn, view, step, index, item))
             if step.to_state == "registered" and step.from_state != "registered" and self._on_registered:
-                self._on_registered(conn, step, now)
+                self._on_registered(conn, step, now, root, message_type)
         return out
 
     def _build(self, conn: Connection, view: EnsView, step: Transition, index: int,

@@ -93,7 +93,8 @@ class EnsRequests:
             payload = build_ie3n10(mrn=mrn, amended_at=now, parties=assessment.parties or echo)
         else:
             payload = build_ie3r07(mrn=mrn, invalidated_at=now, parties=echo)
-        return [reply_to.reply(action, payload, mrn, mrn), *self._desk.effects.notices(conn, [step], now)]
+        return [reply_to.reply(action, payload, mrn, mrn),
+                *self._desk.effects.notices(conn, [step], now, root=root, message_type=message)]
 
     # -- referral answers ----------------------------------------------------------------------------
     def _answer(self, conn: Connection, root: etree._Element, kind: str, entity: str, mrn: str, reply_to: _Reply,

@@ -42,11 +42,14 @@ _INSERT_ENS = Prepared(ens.insert(), ("lrn", "mrn", "message_type", "sender", "d
 _SET_MRN = Prepared(update(ens).where(ens.c.id == bindparam("ens_id"))
                     .values(mrn=bindparam("new_mrn"), entity=bindparam("new_entity")),
                     ("ens_id", "new_mrn", "new_entity"))
-_SAME_LRN = Prepared(select(ens.c.mrn).where((ens.c.lrn == bindparam("lrn")) & (ens.c.sender == bindparam("sender"))
-                                             & (ens.c.state == bindparam("registered"))).limit(bindparam("one")).offset(bindparam("zero")),
-    ("lrn", "sender", "registered", "one", "zero"))
+_REGISTERED = {"registered": "registered", "one": 1, "zero": 0}  # bound constants of the statements below
+_SAME_LRN = Prepared(
+    select(ens.c.mrn).where((ens.c.lrn == bindparam("lrn")) & (ens.c.sender == bindparam("sender"))
+                            & (ens.c.state == bindparam("registered")))
+    .limit(bindparam("one")).offset(bindparam("zero")), ("lrn", "sender", "registered", "one", "zero"))
 _OPEN_FOR_MASTER = Prepared(
-    select(ens.c.entity).where((ens.c.master_document == bindparam("master")) & (ens.c.state == bindparam("registered")))
+    select(ens.c.entity).where((ens.c.master_document == bindparam("master"))
+                               & (ens.c.state == bindparam("registered")))
     .order_by(ens.c.id.desc()).limit(bindparam("one")).offset(bindparam("zero")),
     ("master", "registered", "one", "zero"))
 
@@ -157,14 +160,15 @@ class FilingDesk:
         payload = build_ie3r01(lrn=assessment.lrn or "", mrn=mrn, registered_at=now,
                                specific_circumstance_indicator=assessment.circumstance or "F00",
                                parties=assessment.parties)
-        return [reply_to.reply("IE3R01", payload, assessment.lrn, mrn), *self.effects.notices(conn, steps, now)]
+        return [reply_to.reply("IE3R01", payload, assessment.lrn, mrn),
+                *self.effects.notices(conn, steps, now, root=assessment.root, message_type=assessment.message_type)]
 
     def _lifecycle_check(self, conn: Connection, assessment: Assessment, sender: str) -> FunctionalError | None:
         """IE3N01 before registration: non-unique LRN; a filer that is neither the declarant nor its declared
         representative (issue brief point 4; domain/ics2.md 'Messages' IE3N01)."""
         lrn, message = assessment.lrn, assessment.message_type
         if lrn:
-            _, rows = _SAME_LRN.run(conn, {"lrn": lrn, "sender": sender, "registered": "registered", "one": 1, "zero": 0})
+            _, rows = _SAME_LRN.run(conn, {"lrn": lrn, "sender": sender, **_REGISTERED})
             if rows:
                 return FunctionalError("12", f"/{message}/LRN", f"non-unique LRN: {lrn} is already registered "
                                        f"for this sender under MRN {rows[0][0]}", lrn)
@@ -180,7 +184,7 @@ class FilingDesk:
         """The ENS still open for this master transport document (not rejected, invalidated or presented)."""
         if not link.master_document:
             return None
-        _, rows = _OPEN_FOR_MASTER.run(conn, {"master": link.master_document, "registered": "registered", "one": 1, "zero": 0})
+        _, rows = _OPEN_FOR_MASTER.run(conn, {"master": link.master_document, **_REGISTERED})
         if not rows or rows[0][0] is None:
             return None
         instance = self.lifecycle.get(conn, str(rows[0][0]))

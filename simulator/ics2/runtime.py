@@ -11,13 +11,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from lxml import etree
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from simulator.core.context import SimContext
 from simulator.core.lifecycle import Lifecycle, Transition
+from simulator.ics2.catalogue import entry as catalogue_entry
 from simulator.ics2.effects import Effects
 from simulator.ics2.lifecycle import ens_lifecycle
+from simulator.ics2.models import ens
 from simulator.ics2.parties import PartyProfiles
+from simulator.ics2.risk import default_engine, reassess
 
 RUNTIME_KEY = "icssim.ics2.runtime"
 # Deterministic MessageIds of customs-to-trader messages (same seed + same cause -> same id), UUID@host.
@@ -40,7 +45,20 @@ class Ics2Runtime:
         lifecycle = ens_lifecycle({"completion_timer_seconds": float(ctx.config.completion_timer_seconds)})
         profiles = PartyProfiles(ctx.store)
         seed = ctx.config.seed
-        effects = Effects(lifecycle, profiles, lambda kind, basis: c2t_message_id(seed, kind, basis))
+        risk = default_engine()
+
+        def assess(conn: Connection, step: Transition, now: datetime, root: etree._Element | None,
+                   message_type: str | None) -> None:
+            """Risk analysis whenever the ENS (re-)enters `registered` (domain/ics2.md "ENS lifecycle")."""
+            row = conn.execute(select(ens.c.lrn, ens.c.message_type).where(ens.c.entity == step.entity_id)
+                               .order_by(ens.c.id).limit(1)).first()
+            kind = message_type or (str(row[1]) if row else "")
+            found = catalogue_entry(kind)
+            reassess(risk, conn, lifecycle, root=root, message_type=kind, mode=(found.mode if found else None) or "",
+                     lrn=str(row[0]) if row and row[0] else None, mrn=step.entity_id, now=now)
+
+        effects = Effects(lifecycle, profiles, lambda kind, basis: c2t_message_id(seed, kind, basis),
+                          on_registered=assess)
         return cls(ctx, lifecycle, profiles, effects)
 
     def settle(self, conn: Connection, transitions: Iterable[Transition], now: datetime) -> None:

@@ -1,0 +1,35 @@
+@ics2 @R2
+Feature: Push delivery to the trader's own AS4 endpoint, with reception awareness
+  A trader that chose push gets its messages sent to its access point over mutual TLS; the receipt it
+  returns must be signed and cover the Body, else the message counts as not delivered and is retried
+  with back-off, then marked undelivered (domain/ics2.md "AS4 profile"; ICD §3.3.2.3).
+
+  Background:
+    Given a fresh simulator scene
+    And every sample trader is registered with its sealing and TLS certificates
+
+  @req:ICS2-push-delivered
+  Scenario: A reply pushed to a trader that returns a good receipt is delivered
+    Given the trader "trader-a" receives by push at its access point, which returns "good" receipts
+    When the trader "trader-a" files a valid "IE3F32"
+    And the simulator pushes what is due
+    Then the access point of "trader-a" received an "IE3R01"
+    And the "IE3R01" for "trader-a" counts as delivered
+
+  @req:ICS2-push-bad-receipt
+  Scenario: A receiver whose receipts do not sign the Body gets retries, then the message is undelivered
+    Given the trader "trader-a" receives by push at its access point, which returns "unsigned-body" receipts
+    When the trader "trader-a" files a valid "IE3F32"
+    And the simulator pushes what is due, advancing the clock through every retry
+    Then the access point of "trader-a" received the "IE3R01" once per attempt
+    And the "IE3R01" for "trader-a" is undelivered after the last attempt
+
+  @req:ICS2-fault-dropped-receipt
+  Scenario: A lost receipt: the trader resends and gets the original receipt, the filing is processed once
+    Given the simulator will drop the receipt of the next message from "trader-a"
+    When the trader "trader-a" files a valid "IE3F32"
+    Then the answer carries no receipt
+    When the trader sends the same message again with the same MessageId
+    Then the retry is answered with a signed receipt for the original message
+    And the simulator holds exactly one filing for that MessageId
+    And the filing has exactly one functional reply
