@@ -19,7 +19,8 @@ from scenarios.simctl import SimControl
 from scenarios.steps.scene import Scene
 
 pytest_plugins = ["scenarios.steps.ics2_steps", "scenarios.steps.ics2_lifecycle_steps",
-                  "scenarios.steps.ics2_flow_steps", "scenarios.steps.ics2_risk_steps"]
+                  "scenarios.steps.ics2_flow_steps", "scenarios.steps.ics2_risk_steps",
+                  "scenarios.steps.ics2_fault_steps"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -178,23 +178,3 @@ def push_undelivered(driver: ReferenceDriver, sim: SimControl, trader: str, acti
     assert row["state"] == "undelivered", row
     attempts = sim.journal(direction="in", ref_to_message_id=row["message_id"], verdict="not-delivered")
     assert len(attempts) == row["attempts"], f"journal shows {len(attempts)} failed attempts of {row['attempts']}"
-
-
-# -- injected faults ---------------------------------------------------------------------------------------
-@given(parsers.parse('the simulator will drop the receipt of the next message from "{trader}"'))
-def drop_receipt(driver: ReferenceDriver, sim: SimControl, trader: str) -> None:
-    sim.add_fault("drop_receipt", party=eori(driver, trader), count=1)
-
-
-@then("the answer carries no receipt")
-def no_receipt(scene: Scene) -> None:
-    assert scene.sent is not None
-    assert not scene.sent.receipt and scene.sent.http.status == 504, (scene.sent.http.status, scene.sent.http.body)
-
-
-@then("the retry is answered with a signed receipt for the original message")
-def retry_receipt(scene: Scene) -> None:
-    assert scene.resent is not None and scene.sent is not None
-    assert scene.resent.receipt, f"the retry got {scene.resent.http.status} {scene.resent.errors}"
-    assert scene.resent.response is not None and scene.resent.response.ref_to_message_id == scene.sent.message_id
-    assert not scene.resent.problems, scene.resent.problems

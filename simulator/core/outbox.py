@@ -191,10 +191,21 @@ def find(conn: Connection, message_id: str) -> OutboxMessage | None:
     return _row_to_message(row) if row else None
 
 
+DUPLICATE_KEY = "duplicate_deliveries"  # meta: how many more times a delivered message is offered (faults)
+
+
 def mark(conn: Connection, message_id: str, *, state: str, at: datetime, detail: str | None = None) -> None:
     values: dict[str, Any] = {"state": state, "detail": detail}
     if state == "delivered":
         values["delivered_at"] = iso(at)
+        row = conn.execute(select(outbox.c.meta).where(outbox.c.message_id == message_id)).first()
+        meta = json.loads(row[0] or "{}") if row else {}
+        if int(meta.get(DUPLICATE_KEY, 0)) > 0:
+            # Injected fault duplicate_delivery (simulator/core/faults.py): once delivered, the same message
+            # (same MessageId, same bytes) is offered again; the receiver must eliminate the duplicate.
+            meta[DUPLICATE_KEY] = int(meta[DUPLICATE_KEY]) - 1
+            values.update(state="queued", meta=json.dumps(meta), next_attempt_at=None,
+                          detail="delivered; offered once more (injected fault duplicate_delivery)")
     conn.execute(outbox.update().where(outbox.c.message_id == message_id).values(**values))
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -31,6 +31,7 @@ from simulator.core import journal
 from simulator.core import outbox as outbox_api
 from simulator.core.clock import iso
 from simulator.core.fastsql import Prepared
+from simulator.core.faults import FaultBook
 from simulator.core.journal import JournalEntry
 from simulator.core.lifecycle import Lifecycle, Transition
 from simulator.ics2.catalogue import entry as catalogue_entry
@@ -139,11 +140,12 @@ def flatten(transitions: Iterable[Transition]) -> list[Transition]:
 
 class Effects:
     def __init__(self, lifecycle: Lifecycle, profiles: PartyProfiles, message_id: Callable[[str, str], str],
-                 *, on_registered: RegisteredHook | None = None) -> None:
+                 *, on_registered: RegisteredHook | None = None, faults: FaultBook | None = None) -> None:
         self._lifecycle = lifecycle
         self._profiles = profiles
         self._message_id = message_id
         self._on_registered = on_registered
+        self._faults = faults
 
     # -- what the steps send -------------------------------------------------------------------------
     def notices(self, conn: Connection, transitions: Iterable[Transition], now: datetime, *,
@@ -201,9 +203,13 @@ class Effects:
             else None, "requested_at": iso(step.at), "answered_at": None, "answered_by": None})
 
     # -- where they go -------------------------------------------------------------------------------
-    def enqueue(self, conn: Connection, outgoing: Sequence[Outgoing], now: datetime) -> list[Destination]:
-        """Route and queue each message; a copy nobody asked for is journaled as not sent."""
+    def enqueue(self, conn: Connection, outgoing: Sequence[Outgoing], now: datetime, *,
+                faults: bool | None = None) -> list[Destination]:
+        """Route and queue each message; a copy nobody asked for is journaled as not sent. `faults`: whether
+        the scene injected any (None: look); a delayed or duplicated delivery is decided here."""
         sent: list[Destination] = []
+        if faults is None:
+            faults = bool(outgoing) and self._faults is not None and self._faults.has_any(conn, PROFILE)
         for message in outgoing:
             where = route(conn, self._profiles, action=message.action, recipient=message.recipient,
                           filer=message.filer, initial_reply=message.initial_reply, copy=message.copy)
@@ -217,12 +223,22 @@ class Effects:
                                     "lrn": message.correlation}
             if where.ap_url:
                 meta["ap_url"] = where.ap_url
+            message_id = self._message_id(message.action, message.basis)
+            available_at = None
+            if faults and self._faults is not None:
+                delay = self._faults.take(conn, PROFILE, "delay_reply", now=now, party=where.party_id,
+                                          action=message.action, key=message_id)
+                if delay is not None and delay.seconds:
+                    available_at = now + timedelta(seconds=delay.seconds)
+                if self._faults.take(conn, PROFILE, "duplicate_delivery", now=now, party=where.party_id,
+                                     action=message.action, key=message_id):
+                    meta[outbox_api.DUPLICATE_KEY] = 1
             outbox_api.enqueue(
                 conn, profile=PROFILE, queue=where.queue, party=where.party_id,
-                message_id=self._message_id(message.action, message.basis), action=message.action,
+                message_id=message_id, action=message.action,
                 payload=message.payload, priority=priority(message.action), created_at=now,
                 ref_to_message_id=message.ref_to_message_id, correlation=message.mrn or message.correlation,
-                meta=meta)
+                meta=meta, available_at=available_at)
             sent.append(where)
         return sent
 

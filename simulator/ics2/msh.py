@@ -226,7 +226,7 @@ class Ics2Msh:
                 else:
                     outgoing = self._requests.commit(conn, assessment, sender=route.party_id,
                                                      message_id=um.message_id, agreement=route.agreement, now=now)
-                self._desk.effects.enqueue(conn, outgoing, now)
+                self._desk.effects.enqueue(conn, outgoing, now, faults=faults)
             receipt_journal_id = journal.record(conn, JournalEntry(
                 PROFILE, "out", "as4", "receipt", "sent", iso(now), message_id=receipt_id,
                 ref_to_message_id=um.message_id, sender=um.to_party.party_id, receiver=route.party_id,

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from simulator.core.context import SimContext
+from simulator.core.faults import FaultBook
 from simulator.core.lifecycle import Lifecycle, Transition
 from simulator.ics2.catalogue import entry as catalogue_entry
 from simulator.ics2.effects import Effects
@@ -58,7 +59,7 @@ class Ics2Runtime:
                      lrn=str(row[0]) if row and row[0] else None, mrn=step.entity_id, now=now)
 
         effects = Effects(lifecycle, profiles, lambda kind, basis: c2t_message_id(seed, kind, basis),
-                          on_registered=assess)
+                          on_registered=assess, faults=FaultBook(ctx.store, seed))
         return cls(ctx, lifecycle, profiles, effects)
 
     def settle(self, conn: Connection, transitions: Iterable[Transition], now: datetime) -> None:
