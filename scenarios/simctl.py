@@ -178,6 +178,9 @@ class SimControl:
     def faults(self, *, profile: str = "ics2") -> list[dict[str, Any]]:
         return list(self._call("GET", f"/{profile}/faults")["faults"])
 
+    def clear_faults(self, *, profile: str = "ics2") -> int:
+        return int(self._call("DELETE", f"/{profile}/faults")["removed"])
+
     def wait_for(self, probe: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
         """Poll the journal-backed `probe` until it returns something truthy (no fixed sleeps)."""
         deadline = time.monotonic() + timeout

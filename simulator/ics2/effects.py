@@ -205,7 +205,7 @@ class Effects:
     # -- where they go -------------------------------------------------------------------------------
     def enqueue(self, conn: Connection, outgoing: Sequence[Outgoing], now: datetime, *,
                 faults: bool | None = None) -> list[Destination]:
-        """Route and queue each message; a copy nobody asked for is journaled as not sent. `faults`: whether
+        """Route and queue each message (unroutable ones are journaled, copies nobody wants are not). `faults`: whether
         the scene injected any (None: look); a delayed or duplicated delivery is decided here."""
         sent: list[Destination] = []
         if faults is None:
@@ -214,10 +214,13 @@ class Effects:
             where = route(conn, self._profiles, action=message.action, recipient=message.recipient,
                           filer=message.filer, initial_reply=message.initial_reply, copy=message.copy)
             if not isinstance(where, Destination):
-                journal.record(conn, JournalEntry(
-                    PROFILE, "out", "as4", "user", "not-sent", iso(now), action=message.action,
-                    receiver=where.party_id, correlation=message.correlation, payload=message.payload,
-                    detail=f"not sent: {where.reason}"))
+                # A copy nobody asked for is the normal case (copies are opt-in, ICD §3.3.2.3): nothing to
+                # record. Anything else that cannot be routed is journaled with the reason, as a routing entry.
+                if not message.copy:
+                    journal.record(conn, JournalEntry(
+                        PROFILE, "out", "as4", "routing", "not-sent", iso(now), action=message.action,
+                        receiver=where.party_id, correlation=message.correlation,
+                        detail=f"{message.action} not sent: {where.reason}"))
                 continue
             meta: dict[str, Any] = {"agreement": message.agreement, "timestamp": iso(now),
                                     "lrn": message.correlation}
