@@ -7,7 +7,10 @@ Three gates decide the exit code of a run:
   ``ICSSIM_MAX_P95_MS`` (default 500 ms); a run that sent no filing fails this gate;
 - **exactly once** (checked after the run against the control API): every filing answered with a
   receipt is registered and journaled once, and nothing else is (DESIGN.md, "Durability": a receipt
-  leaves only after the commit, and a duplicate MessageId is never registered twice).
+  leaves only after the commit, and a duplicate MessageId is never registered twice);
+- **exactly one functional reply** per filing (domain/ics2.md, "Messages": a filing gets exactly ONE
+  functional reply, IE3R01, IE3N99 or IE3N01, with RefToMessageId = the filing's MessageId): a receipted
+  filing without one is *lost*, a filing with two or more is *duplicated* (:func:`tally_replies`).
 
 :func:`is_loopback` guards the other rule of the load tests: traffic goes to loopback only.
 """
@@ -17,12 +20,15 @@ from __future__ import annotations
 import ipaddress
 import math
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_MAX_FAIL_RATIO = 0.01
 DEFAULT_MAX_P95_MS = 500.0
 SEND_PREFIX = "send "  # request names of filings: "send IE3F32", "send IE3F43", "send IE3F44"
+FUNCTIONAL_REPLIES = frozenset({"IE3R01", "IE3N99", "IE3N01"})  # domain/ics2.md, "Messages"
+EXAMPLES = 5  # MessageIds named in a problem sentence
 
 
 @dataclass(frozen=True)
@@ -113,14 +119,53 @@ def evaluate(figures: RunFigures, thresholds: Thresholds) -> list[str]:
 
 
 @dataclass(frozen=True)
+class ReplyTally:
+    """Functional replies counted per filing MessageId (:func:`tally_replies`)."""
+
+    expected: int  # filings answered with a receipt: each needs exactly one functional reply
+    answered_once: int  # of those, with exactly one
+    lost: int  # of those, with none
+    duplicated: int  # filings sent (receipted or not) with two or more
+    extra: int  # replies beyond the first, over the duplicated filings
+    examples_lost: tuple[str, ...] = ()
+    examples_duplicated: tuple[str, ...] = ()
+
+
+def tally_replies(receipted: Collection[str], unreceipted: Collection[str],
+                  replies: Iterable[Mapping[str, Any]]) -> ReplyTally:
+    """Count functional replies per filing.
+
+    ``replies`` are outbox rows or journal entries of outgoing user messages (keys ``message_id``,
+    ``ref_to_message_id``, ``action``); one reply delivered twice (a redelivery: same MessageId) counts
+    once, and notices and copies (other actions, no RefToMessageId) are left out. A filing refused at
+    the ebMS level (``unreceipted``) is not expected to have a reply, but it must not have two.
+    """
+    seen: set[str] = set()
+    per_filing: dict[str, int] = {}
+    for reply in replies:
+        ref, reply_id = reply.get("ref_to_message_id"), str(reply.get("message_id") or "")
+        if reply.get("action") not in FUNCTIONAL_REPLIES or not ref or reply_id in seen:
+            continue
+        seen.add(reply_id)
+        per_filing[str(ref)] = per_filing.get(str(ref), 0) + 1
+    lost = sorted(m for m in receipted if per_filing.get(m, 0) == 0)
+    duplicated = sorted(m for m in {*receipted, *unreceipted} if per_filing.get(m, 0) >= 2)
+    return ReplyTally(
+        expected=len(receipted), answered_once=sum(1 for m in receipted if per_filing.get(m, 0) == 1),
+        lost=len(lost), duplicated=len(duplicated), extra=sum(per_filing[m] - 1 for m in duplicated),
+        examples_lost=tuple(lost[:EXAMPLES]), examples_duplicated=tuple(duplicated[:EXAMPLES]))
+
+
+@dataclass(frozen=True)
 class Reconciliation:
-    """Receipts counted by Locust against what the simulator registered and journaled in the run."""
+    """Receipts counted by Locust against what the simulator registered, journaled and replied in the run."""
 
     receipts: int  # filings answered with a valid receipt (successful "send ..." requests)
     registered: int  # new ENS not rejected (every state except "rejected")
     rejected: int  # new ENS rejected with IE3N99
     journaled: int  # new inbound user messages journaled as accepted
     duplicates: int  # new inbound user messages journaled as duplicate MessageIds
+    replies: ReplyTally | None = None  # None: the functional replies were not counted
 
     @property
     def lost(self) -> int:
@@ -134,7 +179,8 @@ class Reconciliation:
 
 
 def reconcile(r: Reconciliation) -> list[str]:
-    """Why the run broke exactly-once (empty when registered == journaled == receipts, no duplicates)."""
+    """Why the run broke exactly-once (empty when registered == journaled == receipts, no duplicates,
+    and, when counted, every receipted filing has exactly one functional reply and none has two)."""
     problems: list[str] = []
     if r.lost:
         problems.append(f"{r.lost} filing(s) answered with a receipt are not registered (lost outcome)")
@@ -147,6 +193,17 @@ def reconcile(r: Reconciliation) -> list[str]:
         problems.append(f"{r.rejected} filing(s) rejected with IE3N99 (the load filings are all valid)")
     if r.duplicates:
         problems.append(f"{r.duplicates} duplicate MessageId(s) received (the load test never resends)")
+    t = r.replies
+    if t is not None:
+        if t.expected != r.receipts:
+            problems.append(f"replies were checked for {t.expected} receipted filing(s), but {r.receipts} "
+                            "receipt(s) counted")
+        if t.lost:
+            problems.append(f"{t.lost} receipted filing(s) without a functional reply (lost reply), e.g. "
+                            f"{', '.join(t.examples_lost)}")
+        if t.duplicated:
+            problems.append(f"{t.duplicated} filing(s) with two or more functional replies ({t.extra} extra; "
+                            f"duplicated reply), e.g. {', '.join(t.examples_duplicated)}")
     return problems
 
 

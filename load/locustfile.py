@@ -1,23 +1,26 @@
-"""Locust load test of the ICS2 trader endpoint: distinct signed R1 filings from several traders.
+"""Locust load test of the ICS2 trader endpoint: distinct signed filings of a release from several traders.
 
 One ``FastHttpUser`` class per trader identity of the test PKI (``TraderAUser``, ``TraderBUser``, ...),
 each on mutual TLS: the server is verified against the PKI's trust bundle and the trader's TLS client
 certificate is presented (domain/ics2.md, "Transport"). Tasks:
 
-- ``send``: a distinct signed IE3F32/IE3F43/IE3F44 (mix from the profile, ``load/data/r1.json``);
-  success only when the answer is a signed receipt for exactly that message (NRR digests and
-  RefToMessageId, ICD §4.6.2), else a failure named by the ebMS error code. Request names
-  "send IE3F32", "send IE3F43", "send IE3F44".
+- ``send``: one unit of the release's filing mix (``load/data/r1.json``: IE3F32/IE3F43/IE3F44;
+  ``r2.json``, ``r3.json``: complete air / sea, road and rail filings of 10-50 KB, and partial sets
+  such as IE3F21 + its IE3F22 house filings, sent one after the other); each filing succeeds only when
+  the answer is a signed receipt for exactly that message (NRR digests and RefToMessageId, ICD
+  §4.6.2), else a failure named by the ebMS error code. Request names "send <filing type>".
 - ``pull``: a signed PullRequest on the trader's own MPC ("pull"); a pulled user message is answered
   with a signed receipt on the same connection ("receipt").
 
 Filings are signed before the clock starts: by run_headless (ICSSIM_PRESIGNED_FILE, one batch per
 process) or in ``events.init`` (in a plain subprocess: gevent's monkey patching stalls a process
 pool); should a run outlast them, the rest are signed on the fly.
-Environment: ICSSIM_PKI_DIR (required), ICSSIM_PRESIGN_COUNT (per process, default 2000),
-ICSSIM_LOAD_PROFILE, ICSSIM_LOAD_TRADERS, ICSSIM_USER_RATE (tasks/s per user; unset = closed loop),
-ICSSIM_LOAD_SHAPE=release (average -> peak -> average), ICSSIM_MAX_FAIL_RATIO, ICSSIM_MAX_P95_MS,
-ICSSIM_LOAD_SUMMARY (JSON written at quit). See load/README.md.
+Environment: ICSSIM_PKI_DIR (required), ICSSIM_PRESIGN_COUNT (units per process, default 2000),
+ICSSIM_LOAD_RELEASE (r1, r2, r3) or ICSSIM_LOAD_PROFILE (a file), ICSSIM_LOAD_TRADERS, ICSSIM_USER_RATE
+(tasks/s per user; unset = closed loop), ICSSIM_LOAD_SHAPE=release (average -> peak -> average) or
+daily (the daily curve in ICSSIM_DAY_SECONDS), ICSSIM_MAX_FAIL_RATIO, ICSSIM_MAX_P95_MS,
+ICSSIM_LOAD_SUMMARY (JSON written at quit), ICSSIM_SENT_LOG (this process's sent MessageIds, at quit).
+See load/README.md.
 """
 
 from __future__ import annotations
@@ -47,9 +50,10 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from load.gates import SEND_PREFIX, RunFigures, Thresholds, evaluate, is_loopback, merge_histograms, percentile
-from load.presign import SignedFiling, sign_one
+from load.presign import FilingSpec, SignedFiling, Unit, sign_unit
+from load.replies import SentLog
 from load.run_headless import PresignedBatch, fresh_runs, read_batch
-from load.shapes import DEFAULT_PROFILE, ReleaseProfile
+from load.shapes import DEFAULT_PROFILE, ReleaseProfile, Stage, profile_path
 from scenarios.client.ics2 import ENDPOINT_PATH, TraderIdentity
 from scenarios.pki import PkiFiles
 from simulator.codecs.as4 import constants as as4c
@@ -61,7 +65,9 @@ from simulator.codecs.as4.receipts import build_pull_request, build_receipt, che
 log = logging.getLogger("icssim.load")
 
 # Which traders, which mix: data, read once when Locust imports this file (it builds the User classes).
-PROFILE = ReleaseProfile.load(Path(os.environ.get("ICSSIM_LOAD_PROFILE") or DEFAULT_PROFILE))
+PROFILE_FILE = Path(os.environ["ICSSIM_LOAD_PROFILE"]) if os.environ.get("ICSSIM_LOAD_PROFILE") \
+    else profile_path(os.environ.get("ICSSIM_LOAD_RELEASE") or str(DEFAULT_PROFILE))
+PROFILE = ReleaseProfile.load(PROFILE_FILE)
 TRADERS = tuple(t.strip() for t in os.environ.get("ICSSIM_LOAD_TRADERS", "").split(",") if t.strip()) \
     or PROFILE.traders
 USER_RATE = float(os.environ.get("ICSSIM_USER_RATE") or 0)
@@ -74,21 +80,22 @@ class LoadProcess:
     pki: PkiFiles
     identities: dict[str, TraderIdentity]
     contexts: dict[str, Any]  # trader -> gevent SSLContext (trust bundle + the trader's TLS client cert)
-    pool: dict[tuple[str, str], deque[SignedFiling]]  # (trader, message type) -> unsent filings
-    runs: dict[str, str]  # message type -> this process's run id (distinct LRNs and MessageIds)
-    next_index: dict[str, Iterator[int]]  # message type -> indices beyond the pre-signed ones
+    pool: dict[tuple[str, str], deque[Unit]]  # (trader, kind of the mix) -> unsent units
+    runs: dict[str, str]  # kind -> this process's run id (distinct LRNs and MessageIds)
+    next_index: dict[str, Iterator[int]]  # kind -> indices beyond the pre-signed ones
     signed_on_the_fly: int = 0
     kinds: list[str] = field(default_factory=list)
     shares: list[float] = field(default_factory=list)
+    sent: list[tuple[str, bool]] = field(default_factory=list)  # (MessageId, answered with a receipt)
 
-    def take(self, trader: str, message_type: str) -> SignedFiling:
-        """A filing never sent before: pre-signed while there are any, else signed now."""
-        queue = self.pool.get((trader, message_type))
+    def take(self, trader: str, kind: str) -> Unit:
+        """A unit never sent before: pre-signed while there are any, else signed now."""
+        queue = self.pool.get((trader, kind))
         if queue:
             return queue.popleft()
         self.signed_on_the_fly += 1
-        index = next(self.next_index[message_type])
-        return sign_one(self.pki.trader(trader), message_type, self.runs[message_type], index)  # type: ignore[arg-type]
+        index = next(self.next_index[kind])
+        return sign_unit(self.pki.trader(trader), FilingSpec.of(kind, PROFILE), self.runs[kind], index)
 
 
 _PROCESS: LoadProcess | None = None
@@ -117,7 +124,7 @@ def _signed_batch(pki: PkiFiles, presign_count: int) -> PresignedBatch:
     with tempfile.TemporaryDirectory(prefix="icssim-presign-") as tmp:
         out = Path(tmp) / "filings.pickle"
         spec = {"pki_dir": str(pki.directory), "traders": list(TRADERS), "counts": counts, "runs": runs,
-                "out": str(out)}
+                "out": str(out), "profile": str(PROFILE_FILE)}
         subprocess.run([sys.executable, "-m", "load.run_headless", "--sign-only", json.dumps(spec)],
                        check=True)
         return read_batch(out)
@@ -130,11 +137,11 @@ def _prepare(pki_dir: Path, presign_count: int) -> LoadProcess:
         if files.condition != "valid":
             raise ValueError(f"trader {name!r} has a {files.condition!r} certificate; load needs valid ones")
     batch = _signed_batch(pki, presign_count)
-    pool: dict[tuple[str, str], deque[SignedFiling]] = {}
-    for message_type, filings in batch.filings.items():
-        for filing in filings:
-            pool.setdefault((filing.trader, message_type), deque()).append(filing)
-    missing = sorted({f.trader for fs in batch.filings.values() for f in fs} - set(TRADERS))
+    pool: dict[tuple[str, str], deque[Unit]] = {}
+    for kind, units in batch.filings.items():
+        for unit in units:
+            pool.setdefault((unit[0].trader, kind), deque()).append(unit)
+    missing = sorted({unit[0].trader for units in batch.filings.values() for unit in units} - set(TRADERS))
     if missing:
         raise ValueError(f"the pre-signed filings are for other traders too ({', '.join(missing)})")
     return LoadProcess(
@@ -177,7 +184,8 @@ def _on_init(environment: Environment, **_: Any) -> None:
         raise SystemExit(_FAILED) from exc
     finally:
         _READY.set()
-    log.info("%d pre-signed filings for %s", sum(len(q) for q in _PROCESS.pool.values()), ", ".join(TRADERS))
+    log.info("%d pre-signed units of the %s mix for %s", sum(len(q) for q in _PROCESS.pool.values()),
+             PROFILE.release, ", ".join(TRADERS))
 
 
 # -- judging answers ------------------------------------------------------------------------------------
@@ -256,15 +264,18 @@ class TraderUser(FastHttpUser):
                                 catch_response=True)
 
     def send(self) -> None:
+        """One unit of the mix: a filing, or a partial set's filings in order (master level first)."""
         process = self._process
-        message_type = self._rng.choices(process.kinds, process.shares)[0]
-        filing = process.take(self.trader, message_type)
-        with self._post(f"{SEND_PREFIX}{message_type}", filing.content_type, filing.body) as response:
-            if response.content:
-                verdict = judge_send(_content_type(response), response.content, response.status_code, filing)
-                _mark(response, verdict)
-            elif response.status_code:
-                response.failure(f"empty answer, HTTP {response.status_code}")
+        kind = self._rng.choices(process.kinds, process.shares)[0]
+        for filing in process.take(self.trader, kind):
+            verdict: str | None = "no answer"
+            with self._post(f"{SEND_PREFIX}{filing.action}", filing.content_type, filing.body) as response:
+                if response.content:
+                    verdict = judge_send(_content_type(response), response.content, response.status_code, filing)
+                    _mark(response, verdict)
+                elif response.status_code:
+                    response.failure(f"empty answer, HTTP {response.status_code}")
+            process.sent.append((filing.message_id, verdict is None))
 
     def pull(self) -> None:
         request = build_pull_request(self._identity.mpc, key=self._identity.sealing_key,
@@ -320,12 +331,22 @@ def _user_class(trader: str) -> type[TraderUser]:
 globals().update({cls.__name__: cls for cls in map(_user_class, TRADERS)})
 
 
-if os.environ.get("ICSSIM_LOAD_SHAPE") == "release":
-    class ReleaseShape(LoadTestShape):
-        """Average -> peak -> average of the profile's release (ICSSIM_LOAD_SCALE, ICSSIM_STAGE_SECONDS)."""
+def _shape_stages(shape: str) -> list[Stage]:
+    """The stage plan of ICSSIM_LOAD_SHAPE (release | daily), scaled by ICSSIM_LOAD_SCALE."""
+    scale = float(os.environ.get("ICSSIM_LOAD_SCALE") or 1.0)
+    if shape == "daily":
+        return PROFILE.daily_stages(USER_RATE, day_s=float(os.environ.get("ICSSIM_DAY_SECONDS") or 240),
+                                    scale=scale)
+    return PROFILE.release_stages(USER_RATE, stage_s=float(os.environ.get("ICSSIM_STAGE_SECONDS") or 60),
+                                  scale=scale)
 
-        stages = PROFILE.release_stages(USER_RATE, stage_s=float(os.environ.get("ICSSIM_STAGE_SECONDS") or 60),
-                                        scale=float(os.environ.get("ICSSIM_LOAD_SCALE") or 1.0))
+
+if os.environ.get("ICSSIM_LOAD_SHAPE") in ("release", "daily"):
+    class ReleaseShape(LoadTestShape):
+        """release: average -> peak -> average (ICSSIM_STAGE_SECONDS each); daily: the profile's 24 hourly
+        factors compressed into ICSSIM_DAY_SECONDS. Both scaled by ICSSIM_LOAD_SCALE."""
+
+        stages = _shape_stages(os.environ.get("ICSSIM_LOAD_SHAPE", "release"))
 
         def tick(self) -> tuple[int, float] | None:
             elapsed = self.get_run_time()
@@ -355,8 +376,11 @@ def run_figures(environment: Environment) -> tuple[RunFigures, dict[str, Any]]:
 def _on_quitting(environment: Environment, **_: Any) -> None:
     """Apply the gates (standalone or master), set the exit code and write the JSON summary."""
     if _PROCESS is not None and _PROCESS.signed_on_the_fly:
-        log.warning("%d filings were signed on the fly (raise ICSSIM_PRESIGN_COUNT): their client-side "
+        log.warning("%d units were signed on the fly (raise ICSSIM_PRESIGN_COUNT): their client-side "
                     "signing time slowed this process down", _PROCESS.signed_on_the_fly)
+    sent_log = os.environ.get("ICSSIM_SENT_LOG")
+    if sent_log and _PROCESS is not None:  # the reply gate checks these MessageIds (load/replies.py)
+        SentLog.write(Path(sent_log), _PROCESS.sent)
     if isinstance(environment.runner, WorkerRunner):
         return
     thresholds = Thresholds.from_env(os.environ)

@@ -24,8 +24,8 @@ from simulator.core.journal import JournalEntry
 from simulator.core.store import accepted_messages, parties, party_certificates
 from simulator.ics2.catalogue import entry
 from simulator.ics2.filings import FilingDesk
-from simulator.ics2.runtime import Ics2Runtime
 from simulator.ics2.models import ens
+from simulator.ics2.runtime import Ics2Runtime
 from simulator.ics2.validation import default_schema_set
 from simulator.trust.registry import PartyRegistry
 from tests.unit.codec_fixtures import identity
