@@ -11,6 +11,7 @@ from datetime import datetime
 from flask import Flask
 
 from simulator.core.context import SimContext
+from simulator.core.ticker import ticker_for
 from simulator.ics2 import models  # noqa: F401  (the profile's tables join the core schema)
 from simulator.ics2.control_ens import ics2_control
 from simulator.ics2.control_parties import ics2_parties_control
@@ -54,6 +55,8 @@ def init_control(app: Flask, ctx: SimContext) -> None:
         runtime.run_due_timers(now)
 
     ctx.clock_hooks.append(fire_due_timers)
+    # With a running clock timers come due by themselves: the ticker fires them (before it pushes).
+    ticker_for(app, ctx).add("ics2-timers", lambda: fire_due_timers(ctx.clock.now()))
     app.extensions["icssim.ics2.lifecycle"] = runtime.lifecycle
     # Push delivery: driven by every clock advance; the background ticker runs only in the control server
     # (role "control", one process). Role "all" (Flask test client) also serves traders: no thread there.

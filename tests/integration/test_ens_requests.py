@@ -137,3 +137,14 @@ def test_a_control_event_sends_what_the_step_declares(sim: SimHandle, control: S
     assert mrn in n09.texts("MRN")
     root: etree._Element = n09.payload
     assert etree.QName(root).localname == "IE3N09"
+
+
+def test_with_a_running_clock_a_due_outcome_is_sent_without_any_request(sim: SimHandle, control: SimControl,
+                                                                        driver: ReferenceDriver) -> None:
+    """The control server's ticker fires lifecycle timers as the running clock reaches them (here a risk
+    outcome due one second after registration): nobody advances the clock or sends anything."""
+    control.ics2_force_outcomes([{"outcome": "dnl", "delay_seconds": 1}], lrn=driver.upcoming_lrn("trader-a"))
+    mrn = _registered(driver, control, Inbox())
+    control.wait_for(lambda: any(m["action"] == "IE3Q01" for m in control.outbox()), timeout=15,
+                     what="the IE3Q01 fired by the ticker")
+    assert control.ics2_history(mrn)["state"] == "do_not_load"
