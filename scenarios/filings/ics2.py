@@ -38,10 +38,21 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, Literal, get_args
 
 from lxml import etree
+
+from scenarios.filings import ics2_bodies, ics2_samples
+from scenarios.filings.ics2_xml import (
+    PREFIX,
+    _address_of,
+    _common,
+    _document,
+    _house,
+    _party,
+    _text,
+    namespace_for,
+)
 
 __all__ = [
     "ALL_FILING_IDS",
@@ -67,7 +78,6 @@ MESSAGE_IDS: tuple[FilingMessageId, ...] = ("IE3F32", "IE3F43", "IE3F44")
 ALL_FILING_IDS: tuple[FilingMessageId, ...] = get_args(FilingMessageId)
 # domain/ics2.md "Messages": amendments carry the codes of the filings, except that there is no IE3A25.
 AMENDMENT_IDS: tuple[str, ...] = tuple("IE3A" + f[4:] for f in ALL_FILING_IDS if f != "IE3F25")
-PREFIX = "ie"
 
 VARIANTS: dict[str, str] = {
     "stop-word-description": "goods item 1 is described only as 'Gift' (ICS2 stop word) -> CL723 100",
@@ -78,122 +88,10 @@ VARIANTS: dict[str, str] = {
 }
 
 
-def namespace_for(message_id: str) -> str:
-    """Target namespace of our XSD for ``message_id``."""
-    return f"urn:icssim:ics2:{message_id}"
-
-
-def _companion(module: str) -> Any:
-    """A sibling module of the Release 2/3 filings, imported on first use: it builds on this module's
-    XML helpers, so importing it while this module loads would be circular."""
-    return __import__(f"scenarios.filings.{module}", fromlist=["__name__"])
-
-
 # ------------------------------------------------------------------------------------------------
 # building
 
 
-def _text(parent: etree._Element, tag: str, value: Any) -> None:
-    if value is None or value == "":
-        return
-    etree.SubElement(parent, tag).text = _format(value)
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, datetime):
-        moment = value.astimezone(UTC) if value.tzinfo else value
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, float):
-        return format(Decimal(repr(value)), "f")
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
-
-
-def _address(parent: etree._Element, tag: str, address: Mapping[str, Any] | None) -> None:
-    if not address:
-        return
-    el = etree.SubElement(parent, tag)
-    for key, name in (
-        ("city", "city"),
-        ("country", "country"),
-        ("sub_division", "subDivision"),
-        ("street", "street"),
-        ("post_code", "postCode"),
-        ("street_additional_line", "streetAdditionalLine"),
-        ("number", "number"),
-        ("po_box", "poBox"),
-    ):
-        _text(el, name, address.get(key))
-
-
-def _communications(parent: etree._Element, items: Sequence[Mapping[str, Any]] | None) -> None:
-    for item in items or ():
-        el = etree.SubElement(parent, "communication")
-        _text(el, "identifier", item.get("identifier"))
-        _text(el, "type", item.get("type"))
-
-
-def _party(parent: etree._Element, tag: str, party: Mapping[str, Any] | None, *, kind: str) -> None:
-    """kind: declarant | representative | carrier | trade (consignor/consignee)."""
-    if not party:
-        return
-    el = etree.SubElement(parent, tag)
-    _text(el, "name", party.get("name"))
-    _text(el, "identificationNumber", party.get("identification_number"))
-    if kind == "representative":
-        _text(el, "status", party.get("status", "2"))
-    if kind == "trade":
-        _text(el, "typeOfPerson", party.get("type_of_person", "2"))
-    _address(el, "address", party.get("address"))
-    _communications(el, party.get("communications"))
-
-
-def _document(parent: etree._Element, tag: str, doc: Mapping[str, Any] | None) -> None:
-    if not doc:
-        return
-    el = etree.SubElement(parent, tag)
-    _text(el, "documentNumber", doc.get("number"))
-    _text(el, "type", doc.get("type"))
-
-
-def _receptacle(parent: etree._Element, receptacle_id: str | None) -> None:
-    if receptacle_id:
-        _text(etree.SubElement(parent, "receptacle"), "receptacleIdentificationNumber", receptacle_id)
-
-
-def _goods_item(parent: etree._Element, number: int, item: Mapping[str, Any]) -> None:
-    el = etree.SubElement(parent, "goodsItem")
-    _text(el, "goodsItemNumber", item.get("number", number))
-    commodity = etree.SubElement(el, "commodity")
-    _text(commodity, "descriptionOfGoods", item.get("description"))
-    hs_code = item.get("hs_code")
-    if hs_code:
-        code = etree.SubElement(commodity, "commodityCode")
-        _text(code, "harmonizedSystemSubHeadingCode", str(hs_code)[:6])
-        _text(code, "combinedNomenclatureCode", str(hs_code)[6:])
-    if item.get("gross_mass") is not None:
-        _text(etree.SubElement(el, "weight"), "grossMass", item["gross_mass"])
-    packaging = etree.SubElement(el, "packaging")
-    _text(packaging, "typeOfPackages", item.get("package_type"))
-    _text(packaging, "numberOfPackages", item.get("package_count", 1))
-    _text(packaging, "shippingMarks", item.get("shipping_marks"))
-
-
-def _house(parent: etree._Element, message_id: str, house: Mapping[str, Any]) -> None:
-    el = etree.SubElement(parent, "consignmentHouseLevel")
-    if message_id == "IE3F44":
-        _receptacle(el, house.get("receptacle_id"))
-        _document(el, "transportDocumentHouseLevel", house.get("transport_document"))
-        return
-    _document(el, "transportDocumentHouseLevel", house.get("transport_document"))
-    if message_id == "IE3F43":
-        _receptacle(el, house.get("receptacle_id"))
-    _text(el, "totalGrossMass", house.get("total_gross_mass"))
-    _party(el, "consignor", house.get("consignor"), kind="trade")
-    _party(el, "consignee", house.get("consignee"), kind="trade")
-    for number, item in enumerate(house.get("goods_items") or (), start=1):
-        _goods_item(el, number, item)
 
 
 def build_filing(
@@ -220,7 +118,7 @@ def build_filing(
     _party(root, "representative", data.get("representative"), kind="representative")
     _party(root, "carrier", data.get("carrier"), kind="carrier")
     if message_id not in MESSAGE_IDS:
-        _companion("ics2_bodies").build_body(root, message_id, data)
+        ics2_bodies.build_body(root, message_id, data)
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
     master = etree.SubElement(root, "consignmentMasterLevel")
     _document(master, "transportDocumentMasterLevel", data.get("master_transport_document"))
@@ -244,37 +142,6 @@ def build_filing(
 # ------------------------------------------------------------------------------------------------
 # samples
 
-_ISSUED = "2024-06-03T08:15:00Z"
-_SPARE_REPRESENTATIVE_IDS = ("NL800000000B01", "LU20000000000001")
-
-
-def _address_of(street: str, number: str, post_code: str, city: str, country: str) -> dict[str, str]:
-    return {"street": street, "number": number, "post_code": post_code, "city": city, "country": country}
-
-
-def _common(message_id: str, lrn: str, eori: str) -> dict[str, Any]:
-    representative_id = next(r for r in _SPARE_REPRESENTATIVE_IDS if r != eori)
-    return {
-        "lrn": lrn,
-        "message_sender": eori,
-        "document_issue_date": _ISSUED,
-        "specific_circumstance_indicator": message_id[3:],
-        "declarant": {
-            "name": "Swift Parcel Europe NV",
-            "identification_number": eori,
-            "address": _address_of("Avenue du Port", "86C", "1000", "Brussels", "BE"),
-            "communications": [{"identifier": "ens-desk@swiftparcel.example", "type": "EM"}],
-        },
-        "representative": {
-            "name": "Customs Filing Services BV",
-            "identification_number": representative_id,
-            "status": "2",
-            "address": _address_of("Stationsplein", "12", "1012AB", "Amsterdam", "NL"),
-            "communications": [{"identifier": "+31201234567", "type": "TE"}],
-        },
-        "carrier": {"name": "Swift Air Cargo", "identification_number": "BE0400000001"},
-        "place_of_loading": {"location": "Shenzhen Bao'an", "unlocode": "CNSZX", "country": "CN"},
-    }
 
 
 def _consignor() -> dict[str, Any]:
@@ -409,9 +276,9 @@ def sample_data(
     if message_id in MESSAGE_IDS:
         data = copy.deepcopy(_base(message_id, lrn, eori))
         if any(value is not None for value in shape.values()):
-            data = _companion("ics2_samples").reshape_release1(message_id, data, **shape)
+            data = ics2_samples.reshape_release1(message_id, data, **shape)
     elif message_id in ALL_FILING_IDS:
-        data = _companion("ics2_samples").sample(message_id, lrn=lrn, eori=eori, **shape)
+        data = ics2_samples.sample(message_id, lrn=lrn, eori=eori, **shape)
     else:
         raise ValueError(f"unsupported filing {message_id!r}; expected one of {ALL_FILING_IDS}")
     first_goods = data["houses"][0]["goods_items"][0] if message_id in {"IE3F32", "IE3F43"} else None

@@ -44,7 +44,7 @@ from typing import Any
 
 from lxml import etree
 
-from scenarios.filings.ics2 import _document, _house, _party, _text
+from scenarios.filings.ics2_xml import _document, _house, _party, _text
 
 __all__ = ["FAMILIES", "FAMILY_OF", "build_body", "family_of"]
 

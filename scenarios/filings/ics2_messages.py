@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from lxml import etree
 
-from scenarios.filings.ics2 import PREFIX, _document, _party, _text, namespace_for
+from scenarios.filings.ics2_xml import PREFIX, _document, _party, _text, namespace_for
 
 __all__ = [
     "ATTACHMENT_MIME_TYPES",

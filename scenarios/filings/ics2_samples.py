@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from scenarios.filings.ics2 import _address_of, _common
 from scenarios.filings.ics2_bodies import family_of
+from scenarios.filings.ics2_xml import _address_of, _common
 
 __all__ = ["MODE_OF", "carriage", "placi_house", "reshape_release1", "sample"]
 
