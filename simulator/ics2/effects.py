@@ -179,6 +179,13 @@ class Effects:
             recipients = list(completeness(view.parts).parties_not_filed)
         if item.get("requested") and action not in self._profiles.get(conn, view.filer).wants:
             return []
+        if item.get("copy"):
+            # Copies are opt-in (ICD §3.3.2.3): ask the routing first, so that no copy is built for nobody.
+            recipients = [r for r in recipients if isinstance(
+                route(conn, self._profiles, action=action, recipient=r, filer=view.filer, initial_reply=False,
+                      copy=True), Destination)]
+        if not recipients:
+            return []
         if action == "IE3N02":
             details.setdefault("parties_not_filed", list(completeness(view.parts).parties_not_filed))
         if action == "IE3N11":

@@ -49,7 +49,7 @@ from simulator.ics2.filings import FilingDesk
 from simulator.ics2.lifecycle import ens_lifecycle
 from simulator.ics2.models import ens
 from simulator.ics2.msh import Caller, Ics2Msh
-from simulator.ics2.parties import PartyProfiles
+from simulator.ics2.parties import PartyProfiles, make_profile
 from simulator.ics2.pmode import c2t_mpc
 from simulator.ics2.runtime import c2t_message_id
 from simulator.ics2.validation import default_schema_set
@@ -522,9 +522,9 @@ def test_desk_commit_registers_with_an_mrn_and_builds_ie3r01(desk: FilingDesk, t
     with store.write() as conn:
         reply, *others = desk.commit(conn, assessment, sender="BE0123456789", message_id="m@x", journal_id=7,
                                      agreement=as4c.AGREEMENT_V1, now=now)
-    # domain/ics2.md "Messages": an optional IE3R01 copy to the carrier named in the filing (routed only if
-    # the carrier opted in).
-    assert [(o.action, o.recipient, o.copy) for o in others] == [("IE3R01", "BE0400000001", True)]
+    # domain/ics2.md "Messages": the IE3R01 copy to the carrier named in the filing is optional; this carrier
+    # has not asked for it (ICD §3.3.2.3), so nothing else is sent.
+    assert others == []
     assert reply.action == "IE3R01" and reply.mrn is not None and len(reply.mrn) == 18
     assert reply.mrn.startswith("25BE")  # year of registration, then the configured mrn_country
     assert reply.correlation == "LRNDESK4"
@@ -533,6 +533,23 @@ def test_desk_commit_registers_with_an_mrn_and_builds_ie3r01(desk: FilingDesk, t
     with store.read() as conn:
         (row,) = conn.execute(ens.select()).mappings().all()
     assert (row["state"], row["mrn"], row["journal_id"], row["errors"]) == ("registered", reply.mrn, 7, None)
+    store.dispose()
+
+
+def test_desk_commit_sends_the_carrier_the_ie3r01_copy_it_asked_for(desk: FilingDesk, tmp_path: Path) -> None:
+    """domain/ics2.md "Messages": "plus an optional IE3R01 copy to the carrier" — sent to a carrier whose
+    profile wants it; the copy carries the same LRN and MRN as the reply."""
+    store = Store(f"sqlite:///{tmp_path / 'desk.db'}")
+    store.create_schema()
+    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    PartyProfiles(store).put(make_profile("BE0400000001", roles=["carrier"], wants=["IE3R01"]), at=now)
+    assessment = desk.assess(_f32(), build_filing("IE3F32", sample_data("IE3F32", lrn="LRNDESK6", eori="BE0123456789")))
+    with store.write() as conn:
+        reply, copy = desk.commit(conn, assessment, sender="BE0123456789", message_id="m@x", journal_id=7,
+                                  agreement=as4c.AGREEMENT_V1, now=now)
+    assert (copy.action, copy.recipient, copy.copy, copy.initial_reply) == ("IE3R01", "BE0400000001", True, False)
+    sent = etree.fromstring(copy.payload)
+    assert (sent.findtext("LRN"), sent.findtext("MRN")) == ("LRNDESK6", reply.mrn)
     store.dispose()
 
 
