@@ -70,8 +70,9 @@ def cmd_certs_issue(args: argparse.Namespace) -> int:
 
     pki = load_test_pki(Path(args.dir or _config(args).pki))
     out = Path(args.out)
-    issue_party_certificate(pki, name=args.name, eori=args.eori, out_dir=out)
-    print(f"sealing and TLS certificates for {args.eori} written to {out}")
+    issue_party_certificate(pki, name=args.name, eori=args.eori, out_dir=out, purpose=args.purpose)
+    what = "sealing and TLS certificates" if args.purpose == "both" else "the access-point server certificate"
+    print(f"{what} for {args.eori} written to {out}")
     return 0
 
 
@@ -189,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--eori", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--purpose", choices=("both", "ap-server"), default="both",
+                   help="both: sealing + TLS client; ap-server: TLS server certificate of your push endpoint")
     p.set_defaults(func=cmd_certs_issue)
 
     parties = sub.add_parser("parties", help="party/certificate registry").add_subparsers(
