@@ -27,6 +27,8 @@ from typing import Final
 from lxml import etree
 
 from simulator.ics2.catalogue import CatalogueEntry, catalogue
+from simulator.ics2.effects import notification_table
+from simulator.ics2.lifecycle import ens_machine, event_for_message
 from simulator.ics2.validation import DEFAULT_SCHEMA_DIR
 
 __all__ = ["DEFAULT_OUTPUT", "STATUSES", "MessageCoverage", "assess", "main", "render"]
@@ -111,6 +113,28 @@ def _groups(rows: Sequence[MessageCoverage]) -> Mapping[str, list[MessageCoverag
     return groups
 
 
+_FILING_REPLIES = ("IE3R01", "IE3N99", "IE3N01")  # domain/ics2.md: exactly ONE functional reply
+_OUTSIDE_LIFECYCLE = {"IE3Q05": "consultation → IE3R08", "IE3R08": "reply to IE3Q05"}
+
+
+def served_by(message_id: str, direction: str) -> str:
+    """How the simulator serves a message, read from the lifecycle and notification data: the event a trader
+    message drives and what answers it; the events (or requests) whose step sends a customs message."""
+    machine = ens_machine()
+    if message_id in _OUTSIDE_LIFECYCLE:
+        return _OUTSIDE_LIFECYCLE[message_id]
+    if direction == "t2c":
+        event = event_for_message(message_id, machine)
+        if event is None:
+            return "filing desk → " + " / ".join(_FILING_REPLIES)
+        answers = machine.events[event].messages.get("out", ())
+        return f"event `{event}`" + (" → " + " / ".join(answers) if answers else "")
+    events = sorted({name for name, spec in machine.events.items() if message_id in spec.messages.get("out", ())}
+                    | {name for name, items in notification_table().items()
+                       if any(item["message"] == message_id for item in items)})
+    return "step " + ", ".join(f"`{name}`" for name in events) if events else "-"
+
+
 def render(rows: Sequence[MessageCoverage] | None = None) -> str:
     """The Markdown of ``docs/coverage.md`` (deterministic: no dates, catalogue order)."""
     rows = assess() if rows is None else rows
@@ -134,14 +158,15 @@ def render(rows: Sequence[MessageCoverage] | None = None) -> str:
         "",
         "## Messages",
         "",
-        "| message | direction | kind | release | mode | priority | correlation | XSD | compiles | status |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| message | direction | kind | release | mode | priority | correlation | XSD | compiles | status "
+        "| served by |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         e = row.entry
         xsd = f"`{row.schema_file}`" if row.present else "**missing**"
         cells = [e.message_id, e.direction, e.kind, e.release, e.mode or "-", e.priority, e.correlation, xsd,
-                 _yes(row.compiles), e.status]
+                 _yes(row.compiles), e.status, served_by(e.message_id, e.direction)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Inconsistencies", ""]
     problems = [row for row in rows if row.inconsistent]
