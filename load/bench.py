@@ -2,11 +2,14 @@
 
 (a) ceiling  - the same server stack (gunicorn gthread, TLS, required client certificates) answering a
                trivial endpoint over the same persistent mutual-TLS connections;
-(b) pipeline - distinct pre-signed IE3F32 filings over those connections; a filing counts only when a
-               valid signed receipt came back (checked after the timed window: signature, NRR digests,
-               RefToMessageId) and the simulator journaled and registered it.
-Prints both rates, their ratio, p50/p99 receipt latency, the server's peak and start/end memory; the
-last line is one JSON object. Targets (2 cores): >= 800 filings/s, p99 < 100 ms, memory flat.
+(b) pipeline - distinct pre-signed IE3F32 filings (R1, ~3 KB) over those connections; a filing counts
+               only when a valid signed receipt came back (checked after the timed window: signature,
+               NRR digests, RefToMessageId) and the simulator journaled and registered it;
+(c) mixed    - then, over the same connections for the same time, complete R2 and R3 filings with
+               several house consignments, 10-50 KB each (load/bench_mixed.py), counted the same way.
+Prints the rates, the pipeline/ceiling ratio, p50/p99 receipt latency per phase, the server's peak and
+start/end memory; the last line is one JSON object. Every filing is signed before the timed phases
+(signing times printed apart). Targets (2 cores, R1): >= 800 filings/s, p99 < 100 ms, memory flat.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from pathlib import Path
 
 import psutil
 
+from load.bench_mixed import mix_line, payload_kb, presign_mixed
 from load.presign import SignedFiling, presign
 from scenarios.client.transport import MutualTlsTransport, client_tls_context
 from scenarios.pki import PkiFiles
 from scenarios.runner import LocalSimulator, register_parties
+from scenarios.simctl import SimControl
 from simulator.codecs.as4.errors import EbmsError
 from simulator.codecs.as4.message import unpack
 from simulator.codecs.as4.receipts import check_receipt_matches
@@ -146,6 +151,19 @@ def _valid_receipts(phase: Phase, filings: list[SignedFiling]) -> int:
     return valid
 
 
+def _server_counts(control: SimControl) -> tuple[int, int]:
+    """(ENS not rejected, inbound user messages journaled as accepted): the totals a phase adds to."""
+    registered = sum(n for state, n in control.ics2_ens_stats().items() if state != "rejected")
+    journaled = sum(c["count"] for c in control.journal_stats()
+                    if c["direction"] == "in" and c["kind"] == "user" and c["verdict"] == "accepted")
+    return registered, journaled
+
+
+def _phase_row(name: str, rate: float, phase: Phase, kb: float) -> str:
+    return (f"  {name:28} {rate:9.1f} {phase.percentile(0.5):8.1f} {phase.percentile(0.99):8.1f} "
+            f"{kb:10.1f}")
+
+
 def run(args: argparse.Namespace) -> dict[str, float | int]:
     work = Path(args.var_dir or tempfile.mkdtemp(prefix="icssim-bench-"))
     extra: tuple[str, ...] = ("--threads", str(args.threads), "--worker-class", args.worker_class)
@@ -161,7 +179,18 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
         print(f"pre-signing {count} distinct IE3F32 filings (client side, not timed) ...", flush=True)
         started = time.perf_counter()
         filings = presign(pki, TRADERS, count)
-        print(f"  signed in {time.perf_counter() - started:.1f}s", flush=True)
+        presign_s = time.perf_counter() - started
+        print(f"  signed in {presign_s:.1f}s", flush=True)
+        mixed_filings: list[SignedFiling] = []
+        mixed_presign_s = 0.0
+        if args.mixed_max_rate > 0:
+            mixed_count = int(args.duration * args.mixed_max_rate) + 300
+            print(f"pre-signing {mixed_count} distinct complete R2/R3 filings of 10-50 KB (client side, "
+                  "not timed) ...", flush=True)
+            started = time.perf_counter()
+            mixed_filings = presign_mixed(pki, TRADERS, mixed_count)
+            mixed_presign_s = time.perf_counter() - started
+            print(f"  signed in {mixed_presign_s:.1f}s: {mix_line(mixed_filings)}", flush=True)
         transports = []
         for i in range(args.connections):
             files = pki.trader(TRADERS[i % len(TRADERS)])
@@ -209,17 +238,38 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
         rss_end = _rss_mb(servers)
         quarters = _quarters(pipeline, samples)
         anon_quarters = _quarters(pipeline, anon_samples)
-        for transport in transports + health:
-            transport.close()
         print("checking every receipt and the simulator's register ...", flush=True)
         valid = _valid_receipts(pipeline, filings)
         registered = control.ics2_ens_stats().get("registered", 0)
         journaled = sum(c["count"] for c in control.journal_stats()
                         if c["direction"] == "in" and c["kind"] == "user" and c["verdict"] == "accepted")
         counted = min(valid, registered, journaled)
+        mixed = Phase("mixed")
+        mixed_valid = mixed_registered = mixed_journaled = 0
+        if mixed_filings:
+            registered_before, journaled_before = _server_counts(control)
+
+            def send_mixed(transport: MutualTlsTransport, index: int) -> bytes:
+                filing = mixed_filings[index]
+                return transport.post(filing.content_type, filing.body).body
+
+            print(f"mixed R2/R3 phase: {args.duration:g} s over the same {args.connections} connections ...",
+                  flush=True)
+            _drive(mixed, transports, args.duration, len(mixed_filings), send_mixed, record=True,
+                   lanes=len(TRADERS))
+            mixed_valid = _valid_receipts(mixed, mixed_filings)
+            registered_after, journaled_after = _server_counts(control)
+            mixed_registered = registered_after - registered_before
+            mixed_journaled = journaled_after - journaled_before
+        for transport in transports + health:
+            transport.close()
     finally:
         sim.stop()
     filings_per_s = counted / pipeline.elapsed if pipeline.elapsed else 0.0
+    mixed_counted = min(mixed_valid, mixed_registered, mixed_journaled)
+    mixed_per_s = mixed_counted / mixed.elapsed if mixed.elapsed else 0.0
+    mixed_kb, mixed_wire_kb = payload_kb(mixed_filings, mixed.answers)
+    r1_kb, _ = payload_kb(filings, pipeline.answers)
     result: dict[str, float | int] = {
         "filings_per_s": round(filings_per_s, 1),
         "ceiling_per_s": round(ceiling.rate, 1),
@@ -235,6 +285,16 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
         "filings_counted": counted,
         "transport_failures": pipeline.failures,
         "seconds": round(pipeline.elapsed, 1),
+        "presign_s": round(presign_s, 1),
+        "mixed_filings_per_s": round(mixed_per_s, 1),
+        "mixed_p50_ms": round(mixed.percentile(0.50), 1) if mixed.latencies else 0.0,
+        "mixed_p99_ms": round(mixed.percentile(0.99), 1) if mixed.latencies else 0.0,
+        "mixed_kb_avg": round(mixed_kb, 1),
+        "mixed_filings_sent": len(mixed.latencies),
+        "mixed_filings_counted": mixed_counted,
+        "mixed_transport_failures": mixed.failures,
+        "mixed_seconds": round(mixed.elapsed, 1),
+        "mixed_presign_s": round(mixed_presign_s, 1),
     }
     print(f"\nceiling (trivial endpoint, same mTLS stack): {ceiling.rate:8.1f} req/s "
           f"(p50 {ceiling.percentile(0.5):.1f} ms, p99 {ceiling.percentile(0.99):.1f} ms)")
@@ -250,6 +310,16 @@ def run(args: argparse.Namespace) -> dict[str, float | int]:
     print(f"by quarter of the pipeline phase (RSS): {quarters}")
     print(f"by quarter, anonymous memory only (heap; RSS less the database map and libraries): "
           f"{anon_quarters}")
+    if mixed_filings:
+        print(f"mixed R2/R3: counted {mixed_counted} of {len(mixed.latencies)} sent: {mixed_valid} valid "
+              f"receipts, {mixed_registered} registered, {mixed_journaled} journaled; transport failures "
+              f"{mixed.failures}; wire size {mixed_wire_kb:.1f} KB avg (compressed AS4 message)")
+    print(f"\nside by side ({args.connections} connections, {args.duration:g} s each; pre-signing "
+          f"{presign_s:.1f} s + {mixed_presign_s:.1f} s, not timed):")
+    print(f"  {'phase':28} {'filings/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'payload KB':>10}")
+    print(_phase_row("R1 IE3F32", filings_per_s, pipeline, r1_kb))
+    if mixed_filings:
+        print(_phase_row("R2/R3 mixed (complete)", mixed_per_s, mixed, mixed_kb))
     return result
 
 
@@ -259,6 +329,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ceiling-seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--max-rate", type=float, default=600.0, help="filings/s to pre-sign for")
+    parser.add_argument("--mixed-max-rate", type=float, default=300.0,
+                        help="R2/R3 filings/s to pre-sign for in the mixed phase (0: no mixed phase)")
     parser.add_argument("--workers", type=int, default=0, help="server workers (default: one per core)")
     parser.add_argument("--threads", type=int, default=8, help="threads per server worker")
     parser.add_argument("--worker-class", default="gthread", choices=("gthread", "gevent"))

@@ -15,12 +15,11 @@ certificate is presented (domain/ics2.md, "Transport"). Tasks:
 Filings are signed before the clock starts: by run_headless (ICSSIM_PRESIGNED_FILE, one batch per
 process) or in ``events.init`` (in a plain subprocess: gevent's monkey patching stalls a process
 pool); should a run outlast them, the rest are signed on the fly.
-Environment: ICSSIM_PKI_DIR (required), ICSSIM_PRESIGN_COUNT (units per process, default 2000),
-ICSSIM_LOAD_RELEASE (r1, r2, r3) or ICSSIM_LOAD_PROFILE (a file), ICSSIM_LOAD_TRADERS, ICSSIM_USER_RATE
-(tasks/s per user; unset = closed loop), ICSSIM_LOAD_SHAPE=release (average -> peak -> average) or
-daily (the daily curve in ICSSIM_DAY_SECONDS), ICSSIM_MAX_FAIL_RATIO, ICSSIM_MAX_P95_MS,
-ICSSIM_LOAD_SUMMARY (JSON written at quit), ICSSIM_SENT_LOG (this process's sent MessageIds, at quit).
-See load/README.md.
+Environment (load/README.md): ICSSIM_PKI_DIR (required), ICSSIM_PRESIGN_COUNT (units per process,
+default 2000), ICSSIM_LOAD_RELEASE (r1, r2, r3) or ICSSIM_LOAD_PROFILE (a file), ICSSIM_LOAD_TRADERS,
+ICSSIM_USER_RATE (tasks/s per user; unset = closed loop), ICSSIM_LOAD_SHAPE=release (average -> peak ->
+average) or daily (the daily curve in ICSSIM_DAY_SECONDS), ICSSIM_MAX_FAIL_RATIO, ICSSIM_MAX_P95_MS,
+ICSSIM_LOAD_SUMMARY (JSON at quit), ICSSIM_SENT_LOG (this process's sent MessageIds, at quit).
 """
 
 from __future__ import annotations
@@ -49,10 +48,10 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
+from load import presign
 from load.gates import SEND_PREFIX, RunFigures, Thresholds, evaluate, is_loopback, merge_histograms, percentile
-from load.presign import FilingSpec, SignedFiling, Unit, sign_unit
+from load.presign import FilingSpec, SignedFiling, Unit
 from load.replies import SentLog
-from load.run_headless import PresignedBatch, fresh_runs, read_batch
 from load.shapes import DEFAULT_PROFILE, ReleaseProfile, Stage, profile_path
 from scenarios.client.ics2 import ENDPOINT_PATH, TraderIdentity
 from scenarios.pki import PkiFiles
@@ -95,7 +94,7 @@ class LoadProcess:
             return queue.popleft()
         self.signed_on_the_fly += 1
         index = next(self.next_index[kind])
-        return sign_unit(self.pki.trader(trader), FilingSpec.of(kind, PROFILE), self.runs[kind], index)
+        return presign.sign_unit(self.pki.trader(trader), FilingSpec.of(kind, PROFILE), self.runs[kind], index)
 
 
 _PROCESS: LoadProcess | None = None
@@ -112,14 +111,14 @@ def _tls_context(pki: PkiFiles, trader: str) -> Any:
     return context
 
 
-def _signed_batch(pki: PkiFiles, presign_count: int) -> PresignedBatch:
+def _signed_batch(pki: PkiFiles, presign_count: int) -> presign.PresignedBatch:
     """This process's filings: from ICSSIM_PRESIGNED_FILE (run_headless signs for every process
     before Locust starts), else signed now in a child process without gevent (load.presign's
     process pool stalls under monkey patching)."""
     given = os.environ.get("ICSSIM_PRESIGNED_FILE")
     if given:
-        return read_batch(Path(given))
-    runs = fresh_runs(PROFILE.filing_mix)
+        return presign.read_batch(Path(given))
+    runs = presign.fresh_runs(PROFILE.filing_mix)
     counts = PROFILE.presign_counts(presign_count)
     with tempfile.TemporaryDirectory(prefix="icssim-presign-") as tmp:
         out = Path(tmp) / "filings.pickle"
@@ -127,7 +126,7 @@ def _signed_batch(pki: PkiFiles, presign_count: int) -> PresignedBatch:
                 "out": str(out), "profile": str(PROFILE_FILE)}
         subprocess.run([sys.executable, "-m", "load.run_headless", "--sign-only", json.dumps(spec)],
                        check=True)
-        return read_batch(out)
+        return presign.read_batch(out)
 
 
 def _prepare(pki_dir: Path, presign_count: int) -> LoadProcess:
@@ -146,19 +145,12 @@ def _prepare(pki_dir: Path, presign_count: int) -> LoadProcess:
         raise ValueError(f"the pre-signed filings are for other traders too ({', '.join(missing)})")
     return LoadProcess(
         pki=pki,
-        identities={name: _identity(pki, name) for name in TRADERS},
+        identities={name: presign.trader_identity(pki.trader(name)) for name in TRADERS},
         contexts={name: _tls_context(pki, name) for name in TRADERS},
         pool=pool, runs=batch.runs,
         next_index={kind: itertools.count(batch.counts.get(kind, 0)) for kind in batch.runs},
         kinds=list(PROFILE.filing_mix), shares=list(PROFILE.filing_mix.values()),
     )
-
-
-def _identity(pki: PkiFiles, name: str) -> TraderIdentity:
-    files = pki.trader(name)
-    return TraderIdentity.from_files(files.eori, sealing_key=files.sealing_key,
-                                     sealing_chain=files.sealing_chain, tls_cert=files.tls_cert,
-                                     tls_key=files.tls_key)
 
 
 @events.init.add_listener

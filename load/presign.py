@@ -19,8 +19,10 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import pickle
 import random
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,7 +82,8 @@ class FilingSpec:
 _IDENTITY: dict[tuple[str, str], TraderIdentity] = {}
 
 
-def _identity(files: TraderFiles) -> TraderIdentity:
+def trader_identity(files: TraderFiles) -> TraderIdentity:
+    """The trader's keys and certificates, loaded once per process."""
     key = (str(files.sealing_key), files.name)  # per PKI directory: several PKIs may share names
     if key not in _IDENTITY:
         _IDENTITY[key] = TraderIdentity.from_files(
@@ -139,7 +142,7 @@ def unit_payloads(spec: FilingSpec, *, stem: str, index: int, eori: str) -> list
 # -- signing --------------------------------------------------------------------------------------------
 def sign_unit(files: TraderFiles, spec: FilingSpec, run: str, index: int) -> Unit:
     """One unit of ``spec``, sealed by the trader ``files``, ready to send (MessageIds from run + index)."""
-    identity = _identity(files)
+    identity = trader_identity(files)
     signed = []
     for position, (action, lrn, payload) in enumerate(unit_payloads(spec, stem=run, index=index, eori=files.eori)):
         suffix = "" if position == 0 else f":{position}"
@@ -234,3 +237,43 @@ def describe(units: list[Unit]) -> dict[str, Any]:
     return {"filings": len(filings), "kb_avg": round(sum(sizes) / len(sizes) / 1000, 1) if sizes else 0.0,
             "kb_min": round(min(sizes) / 1000, 1) if sizes else 0.0,
             "kb_max": round(max(sizes) / 1000, 1) if sizes else 0.0, "types": dict(sorted(kinds.items()))}
+
+
+# -- batches for Locust processes (pickled by run_headless, read by the locustfile) ----------------------
+@dataclass(frozen=True)
+class PresignedBatch:
+    """One Locust process's pre-signed filings; ``runs`` and ``counts`` let it sign more on the fly
+    with LRNs and MessageIds that follow on (index ``counts[type]`` onwards of ``runs[type]``)."""
+
+    runs: dict[str, str]
+    counts: dict[str, int]
+    filings: dict[str, list[Unit]]  # kind of the mix -> units (a filing, or a partial set's filings)
+
+
+def fresh_runs(kinds: Iterable[str]) -> dict[str, str]:
+    """A run id per kind of the mix, random per process: LRN = run[:6] + index, so never shared (36 kinds
+    at most: every filing type and partial set)."""
+    base = uuid.uuid4().hex[:5].upper()
+    return {kind: base + "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[i] for i, kind in enumerate(kinds)}
+
+
+def sign_to_file(pki_dir: Path, traders: tuple[str, ...], counts: dict[str, int], runs: dict[str, str],
+                 out: Path, profile: ReleaseProfile) -> dict[str, list[Unit]]:
+    """Pre-sign ``counts`` units per kind of ``profile``'s mix, round-robin over ``traders``; pickle the
+    batch to ``out``."""
+    pki = PkiFiles.load(pki_dir)
+    wanted = {kind: count for kind, count in counts.items() if count > 0}
+    specs = {kind: FilingSpec.of(kind, profile) for kind in wanted}
+    filings = presign_kinds(pki, traders, wanted, specs, runs)
+    batch = {"runs": runs, "counts": counts, "filings": filings}  # plain types: readable whoever is __main__
+    with out.open("wb") as stream:
+        pickle.dump(batch, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    return filings
+
+
+def read_batch(path: Path) -> PresignedBatch:
+    with path.open("rb") as stream:
+        batch = pickle.load(stream)  # noqa: S301 (a file this tool wrote for this run)
+    if not isinstance(batch, dict) or set(batch) != {"runs", "counts", "filings"}:
+        raise ValueError(f"{path} holds no pre-signed filings")
+    return PresignedBatch(dict(batch["runs"]), dict(batch["counts"]), dict(batch["filings"]))

@@ -19,21 +19,18 @@ import argparse
 import json
 import math
 import os
-import pickle
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from load.gates import Reconciliation, is_loopback, reconcile, tally_replies
-from load.presign import FilingSpec, Unit, describe, presign_kinds
+from load.presign import Unit, describe, fresh_runs, sign_to_file
 from load.replies import ReplySource, SentLog, collect_replies, journal_mark
 from load.shapes import RELEASES, ReleaseProfile, Stage, profile_path
 from scenarios.pki import PkiFiles
@@ -43,44 +40,7 @@ from scenarios.simctl import SimControl
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 SIGN_RATE_GUESS = 250  # R1 filings/s per Locust process to pre-sign for (about 1.5 ms each, 2 cores)
 SHAPE_HEADROOM = 1.25  # units pre-signed beyond a shape's planned rate
-
-
-@dataclass(frozen=True)
-class PresignedBatch:
-    """One Locust process's pre-signed filings; ``runs`` and ``counts`` let it sign more on the fly
-    with LRNs and MessageIds that follow on (index ``counts[type]`` onwards of ``runs[type]``)."""
-
-    runs: dict[str, str]
-    counts: dict[str, int]
-    filings: dict[str, list[Unit]]  # kind of the mix -> units (a filing, or a partial set's filings)
-
-
-def fresh_runs(kinds: Iterable[str]) -> dict[str, str]:
-    """A run id per filing type, random per process: LRN = run[:6] + index, so never shared."""
-    base = uuid.uuid4().hex[:5].upper()
-    return {kind: base + "ABCDEFGHIJ"[i] for i, kind in enumerate(kinds)}
-
-
-def sign_to_file(pki_dir: Path, traders: tuple[str, ...], counts: dict[str, int], runs: dict[str, str],
-                 out: Path, profile: ReleaseProfile) -> dict[str, list[Unit]]:
-    """Pre-sign ``counts`` units per kind of ``profile``'s mix, round-robin over ``traders``; pickle the
-    batch to ``out``."""
-    pki = PkiFiles.load(pki_dir)
-    wanted = {kind: count for kind, count in counts.items() if count > 0}
-    specs = {kind: FilingSpec.of(kind, profile) for kind in wanted}
-    filings = presign_kinds(pki, traders, wanted, specs, runs)
-    batch = {"runs": runs, "counts": counts, "filings": filings}  # plain types: readable whoever is __main__
-    with out.open("wb") as stream:
-        pickle.dump(batch, stream, protocol=pickle.HIGHEST_PROTOCOL)
-    return filings
-
-
-def read_batch(path: Path) -> PresignedBatch:
-    with path.open("rb") as stream:
-        batch = pickle.load(stream)  # noqa: S301 (a file this tool wrote for this run)
-    if not isinstance(batch, dict) or set(batch) != {"runs", "counts", "filings"}:
-        raise ValueError(f"{path} holds no pre-signed filings")
-    return PresignedBatch(dict(batch["runs"]), dict(batch["counts"]), dict(batch["filings"]))
+R1_KB = 3.3  # size of an R1 sample filing
 
 
 def sign_only(spec_json: str) -> None:
@@ -233,8 +193,10 @@ def presign_units_per_process(args: argparse.Namespace, profile: ReleaseProfile)
         return int(planned * SHAPE_HEADROOM / processes) + 50
     # Workers get uneven shares of each trader's users, and a trader's filings serve only its users.
     headroom = 1.0 if processes == 1 else 1.5
-    mean_kb = (profile.payload.min_bytes + profile.payload.max_bytes) / 2000 if profile.payload else 3.3
-    rate = SIGN_RATE_GUESS * min(1.0, 2 * 3.3 / mean_kb) / profile.filings_per_unit
+    # Larger filings go slower, though not in proportion (TLS, signature checks and the journal commit
+    # cost the same): on two cores 30 KB filings ran at about half the rate of 3.3 KB R1 filings.
+    mean_kb = (profile.payload.min_bytes + profile.payload.max_bytes) / 2000 if profile.payload else R1_KB
+    rate = SIGN_RATE_GUESS * min(1.0, (R1_KB / mean_kb) ** 0.3) / profile.filings_per_unit
     return int(seconds_of(args.run_time) * rate * headroom / processes) + 200
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,6 +12,7 @@ from load.gates import (
     DEFAULT_MAX_FAIL_RATIO,
     DEFAULT_MAX_P95_MS,
     Reconciliation,
+    ReplyTally,
     RunFigures,
     Thresholds,
     evaluate,
@@ -18,7 +20,9 @@ from load.gates import (
     merge_histograms,
     percentile,
     reconcile,
+    tally_replies,
 )
+from load.replies import SentLog
 from load.run_headless import seconds_of
 from load.shapes import DEFAULT_PROFILE, ReleaseProfile
 
@@ -102,8 +106,8 @@ def test_both_gates_can_fail_together() -> None:
 
 
 # -- exactly once -------------------------------------------------------------------------------------
-def _rec(**changes: int) -> Reconciliation:
-    base = {"receipts": 500, "registered": 500, "rejected": 0, "journaled": 500, "duplicates": 0}
+def _rec(**changes: Any) -> Reconciliation:
+    base: dict[str, Any] = {"receipts": 500, "registered": 500, "rejected": 0, "journaled": 500, "duplicates": 0}
     return Reconciliation(**(base | changes))
 
 
@@ -131,6 +135,68 @@ def test_journal_rejections_and_duplicates_are_reported() -> None:
     assert any("499 filing(s) journaled" in p for p in problems)
     assert any("rejected with IE3N99" in p for p in problems)
     assert any("4 duplicate MessageId(s)" in p for p in problems)
+
+
+# -- exactly one functional reply per filing ---------------------------------------------------------
+def _reply(reply_id: str, ref: str | None, action: str = "IE3R01") -> dict[str, str | None]:
+    return {"message_id": reply_id, "ref_to_message_id": ref, "action": action}
+
+
+def test_every_receipted_filing_answered_once_passes() -> None:
+    replies = [_reply("r1", "f1"), _reply("r2", "f2", "IE3N99"), _reply("r3", "f3", "IE3N01")]
+    tally = tally_replies({"f1", "f2", "f3"}, set(), replies)
+    assert tally == ReplyTally(expected=3, answered_once=3, lost=0, duplicated=0, extra=0)
+    assert reconcile(_rec(receipts=3, registered=3, journaled=3, replies=tally)) == []
+
+
+def test_a_receipted_filing_without_a_reply_is_lost() -> None:
+    tally = tally_replies({"f1", "f2", "f3"}, set(), [_reply("r1", "f1")])
+    assert (tally.expected, tally.answered_once, tally.lost, tally.duplicated) == (3, 1, 2, 0)
+    assert tally.examples_lost == ("f2", "f3")
+    problems = reconcile(_rec(receipts=3, registered=3, journaled=3, replies=tally))
+    assert problems == ["2 receipted filing(s) without a functional reply (lost reply), e.g. f2, f3"]
+
+
+def test_two_functional_replies_are_duplicated() -> None:
+    replies = [_reply("r1", "f1"), _reply("r2", "f1", "IE3N01"), _reply("r3", "f1"), _reply("r4", "f2")]
+    tally = tally_replies({"f1", "f2"}, set(), replies)
+    assert (tally.answered_once, tally.lost, tally.duplicated, tally.extra) == (1, 0, 1, 2)
+    [problem] = reconcile(_rec(receipts=2, registered=2, journaled=2, replies=tally))
+    assert problem.startswith("1 filing(s) with two or more functional replies (2 extra")
+    assert "e.g. f1" in problem
+
+
+def test_a_redelivered_reply_counts_once_and_notices_do_not_count() -> None:
+    """The same reply pulled twice (same MessageId: a redelivery) is one reply; IE3N02/IE3N11 notices
+    and the carrier's copies carry no RefToMessageId, and non-functional actions are left out."""
+    replies = [_reply("r1", "f1"), _reply("r1", "f1"), _reply("n1", None, "IE3N11"),
+               _reply("n2", "f1", "IE3N02"), _reply("c1", None)]
+    tally = tally_replies({"f1"}, set(), replies)
+    assert (tally.answered_once, tally.lost, tally.duplicated) == (1, 0, 0)
+
+
+def test_unreceipted_filings_may_lack_a_reply_but_not_have_two() -> None:
+    """A filing refused at the ebMS level gets no functional reply; one whose receipt was lost on the
+    way may have one; none may have two."""
+    replies = [_reply("r1", "u1"), _reply("r2", "u2"), _reply("r3", "u2"), _reply("r4", "f1")]
+    tally = tally_replies({"f1"}, {"u0", "u1", "u2"}, replies)
+    assert (tally.expected, tally.lost, tally.duplicated) == (1, 0, 1)
+    assert tally.examples_duplicated == ("u2",)
+
+
+def test_replies_checked_for_other_filings_than_the_receipts_counted() -> None:
+    tally = tally_replies({"f1"}, set(), [_reply("r1", "f1")])
+    problems = reconcile(_rec(receipts=2, registered=2, journaled=2, replies=tally))
+    assert problems == ["replies were checked for 1 receipted filing(s), but 2 receipt(s) counted"]
+
+
+def test_sent_log_round_trip_over_processes(tmp_path: Path) -> None:
+    first, second = tmp_path / "p0.json", tmp_path / "p1.json"
+    SentLog.write(first, [("f1", True), ("f2", False)])
+    SentLog.write(second, [("f3", True), ("f2", True)])  # resent elsewhere: receipted wins
+    log = SentLog.read([first, second, tmp_path / "absent.json"])
+    assert log.receipted == {"f1", "f2", "f3"}
+    assert log.unreceipted == set()
 
 
 # -- loopback only ------------------------------------------------------------------------------------
