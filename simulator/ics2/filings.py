@@ -49,9 +49,9 @@ _SAME_LRN = Prepared(
     .limit(bindparam("one")).offset(bindparam("zero")), ("lrn", "sender", "registered", "one", "zero"))
 _OPEN_FOR_MASTER = Prepared(
     select(ens.c.entity).where((ens.c.master_document == bindparam("master"))
-                               & (ens.c.state == bindparam("registered")))
+                               & (ens.c.state == bindparam("registered")) & (ens.c.role != bindparam("complete")))
     .order_by(ens.c.id.desc()).limit(bindparam("one")).offset(bindparam("zero")),
-    ("master", "registered", "one", "zero"))
+    ("master", "registered", "complete", "one", "zero"))
 
 
 @dataclass
@@ -133,9 +133,12 @@ class FilingDesk:
         entity = self._open_entity(conn, link) if link.partial else None
         if entity is not None:
             view = load_ens(conn, entity)
-            problem = conflict(view.parts if view else (), link)
+            # CL723 12 for a non-unique linking key, 92 for a partial filing out of sequence
+            problem, code = conflict(view.parts if view else (), link), "12"
+            if problem is None:
+                problem, code = self._not_linkable(conn, entity, link), "92"
             if problem is not None:
-                error = FunctionalError("12", f"/{assessment.message_type}/consignmentMasterLevel", problem, None)
+                error = FunctionalError(code, f"/{assessment.message_type}/consignmentMasterLevel", problem, None)
                 self._insert(conn, assessment, sender, message_id, journal_id, agreement, now, "rejected",
                              errors=[error])
                 payload = build_ie3n01(errors=[error], at=now, lrn=assessment.lrn, parties=assessment.parties)
@@ -180,11 +183,22 @@ class FilingDesk:
                                    f"{declarant}", declarant)
         return None
 
+    def _not_linkable(self, conn: Connection, entity: str, link: LinkFacts) -> str | None:
+        """A partial filing can join its ENS only while the ENS awaits partials (data/lifecycle.json, event
+        link_partial); once complete and under risk analysis or later, it is out of sequence (IE3N01)."""
+        instance = self.lifecycle.get(conn, entity)
+        linkable = {state for step in self.lifecycle.machine.events["link_partial"].steps if step.refuse is None
+                    for state in step.from_states}
+        if instance is None or instance.state in linkable:
+            return None
+        return (f"the ENS of master transport document {link.master_document} is {instance.state}: no further "
+                "partial filing can be linked to it (out of sequence)")
+
     def _open_entity(self, conn: Connection, link: LinkFacts) -> str | None:
         """The ENS still open for this master transport document (not rejected, invalidated or presented)."""
         if not link.master_document:
             return None
-        _, rows = _OPEN_FOR_MASTER.run(conn, {"master": link.master_document, **_REGISTERED})
+        _, rows = _OPEN_FOR_MASTER.run(conn, {"master": link.master_document, "complete": "complete", **_REGISTERED})
         if not rows or rows[0][0] is None:
             return None
         instance = self.lifecycle.get(conn, str(rows[0][0]))

@@ -11,6 +11,7 @@ from lxml import etree
 from scenarios.drivers.reference import ReferenceDriver
 from scenarios.filings.ics2 import build_filing, sample_data
 from scenarios.filings.ics2_messages import build_rfi_answer
+from scenarios.filings.ics2_sets import partial_set
 from scenarios.simctl import SimControl
 from scenarios.steps.ics2_inbox import Inbox, Received
 from tests.integration.conftest import SimHandle
@@ -148,3 +149,32 @@ def test_with_a_running_clock_a_due_outcome_is_sent_without_any_request(sim: Sim
     control.wait_for(lambda: any(m["action"] == "IE3Q01" for m in control.outbox()), timeout=15,
                      what="the IE3Q01 fired by the ticker")
     assert control.ics2_history(mrn)["state"] == "do_not_load"
+
+
+def test_a_house_filing_for_a_complete_ens_is_refused_not_crashed(sim: SimHandle, control: SimControl,
+                                                                   driver: ReferenceDriver) -> None:
+    """A partial filing links only into an ENS that awaits partials: a house filing whose master document
+    belongs to a complete filing starts its own ENS; one for a partial ENS already complete and under risk
+    analysis is out of sequence (IE3N01 code 92) — never an internal error."""
+    inbox = Inbox()
+    a, b = sim.pki.trader("trader-a").eori, sim.pki.trader("trader-b").eori
+    complete = sample_data("IE3F30", lrn="CPLLRN0001", eori=a, master_document="MAWB-SHARED-1")
+    assert driver.file_payload("trader-a", "IE3F30", build_filing("IE3F30", complete)).receipt
+    inbox.expect(driver, "trader-a", "IE3R01")
+    house = sample_data("IE3F31", lrn="HSELRN0001", eori=a, master_document="MAWB-SHARED-1")
+    sent = driver.file_payload("trader-a", "IE3F31", build_filing("IE3F31", house))
+    assert sent.receipt, sent.errors
+    assert control.ics2_ens(message_id=sent.message_id)[0]["lifecycle_state"] == "awaiting_partials"
+
+    members = partial_set("sea-master-house", lrn_prefix="OOS", eori=a, master_document="MBL-OOS-1", houses=1,
+                          house_filer=b)
+    for trader, (message, data) in zip(("trader-a", "trader-b"), members, strict=True):
+        assert driver.file_data(trader, message, data)[1].receipt
+    inbox.expect(driver, "trader-b", "IE3R01")
+    [(message, late)] = partial_set("sea-master-house", lrn_prefix="OOS2", eori=a, master_document="MBL-OOS-1",
+                                    houses=1, house_filer=b)[1:]
+    late["houses"][0]["transport_document"]["number"] = "MBL-OOS-1-H9"  # a house the master did not name
+    late_sent = driver.file_payload("trader-b", message, build_filing(message, late))
+    refused = inbox.expect(driver, "trader-b", "IE3N01")
+    assert any(code == "92" and "no further partial filing" in reason for code, reason in _errors(refused))
+    assert control.ics2_ens(message_id=late_sent.message_id)[0]["state"] == "rejected"
