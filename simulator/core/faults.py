@@ -22,10 +22,11 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, String, Table, Text, select, update
+from sqlalchemy import Column, Float, Integer, String, Table, Text, bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from simulator.core.clock import iso, parse_instant
+from simulator.core.fastsql import Prepared
 from simulator.core.store import SCENE, Store, metadata
 
 KINDS = {
@@ -53,6 +54,10 @@ faults = Table(
     Column("detail", Text),
     info=SCENE,
 )
+
+
+_ANY = Prepared(select(faults.c.id).where(faults.c.profile == bindparam("profile"))
+                .limit(bindparam("one")).offset(bindparam("zero")), ("profile", "one", "zero"))
 
 
 @dataclass(frozen=True)
@@ -152,8 +157,9 @@ class FaultBook:
         return None
 
     def has_any(self, conn: Connection, profile: str) -> bool:
-        """Cheap check first: most scenes inject nothing (keeps the hot path at one indexed read)."""
-        return conn.execute(select(faults.c.id).where(faults.c.profile == profile).limit(1)).first() is not None
+        """Cheap check first: most scenes inject nothing (keeps the hot path at one compiled read)."""
+        _, rows = _ANY.run(conn, {"profile": profile, "one": 1, "zero": 0})
+        return bool(rows)
 
     def _drawn(self, fault_id: int, probability: float, key: str) -> bool:
         if probability >= 1.0:

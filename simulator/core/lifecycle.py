@@ -335,6 +335,13 @@ class Lifecycle:
         timers.create_instance(conn, self.name, entity_id, self.machine.initial, data or {}, at)
         return self._record(conn, entity_id, 1, START, None, self.machine.initial, at, None, None, {}, set())
 
+    def start_and_fire(self, conn: Connection, entity_id: str, at: datetime, event: str, /,
+                       data: Mapping[str, Any] | None = None, **context: Any) -> Transition:
+        """`start` then `fire(event)` at the same instant, without the timer catch-up a new instance cannot need
+        (nothing of it is armed yet): the common "register" of a filing, one read fewer on its hot path."""
+        self.start(conn, entity_id, at, data=data)
+        return self._step(conn, entity_id, event, instant(at), context, None, [])
+
     def fire(self, conn: Connection, entity_id: str, event: str, at: datetime, /, **context: Any) -> Transition:
         """Apply `event` at `at`, after the instance's timers due by then; TransitionRefused if refused."""
         at = instant(at)

@@ -128,6 +128,13 @@ def claim_next(
     return _claim(store, condition, now=now, pack=pack)
 
 
+def _prefix_range(prefix: str) -> tuple[Any, Any]:
+    """`queue` starts with `prefix`, as a range the (queue, state, ...) index can serve (a LIKE cannot: the
+    background dispatcher runs this twice a second over an outbox that grows with every filing)."""
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return outbox.c.queue >= prefix, outbox.c.queue < upper
+
+
 def claim_due(
     store: Store,
     queue_prefix: str,
@@ -146,7 +153,7 @@ def claim_due(
     """
     now_iso = iso(now)
     condition = and_(
-        outbox.c.queue.startswith(queue_prefix, autoescape=True),
+        *_prefix_range(queue_prefix),
         outbox.c.state.in_(("queued", "sent")),
         outbox.c.attempts < max_attempts,
         _reached(outbox.c.next_attempt_at, now_iso),
@@ -230,7 +237,7 @@ def expire_undelivered(store: Store, *, now: datetime, redelivery: timedelta, ma
 def expire_attempts(store: Store, queue_prefix: str, *, now: datetime, max_attempts: int) -> int:
     """Push messages whose last attempt was claimed but never got an outcome (the dispatcher stopped
     mid-attempt) become undelivered once that attempt's deadline (`next_attempt_at`) has passed."""
-    cond = [outbox.c.queue.startswith(queue_prefix, autoescape=True), outbox.c.state == "sent",
+    cond = [*_prefix_range(queue_prefix), outbox.c.state == "sent",
             outbox.c.attempts >= max_attempts, outbox.c.next_attempt_at <= iso(now)]
     with store.read() as conn:  # the common case (nothing to expire) takes no write lock
         if conn.execute(select(outbox.c.id).where(and_(*cond)).limit(1)).first() is None:

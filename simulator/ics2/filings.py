@@ -151,11 +151,10 @@ class FilingDesk:
         if entity is None:
             # The ENS enters its declared lifecycle (data/lifecycle.json), keyed by the MRN of its first filing.
             parties = assessment.parties
-            self.lifecycle.start(conn, mrn, now, data={
-                "declarant": assessment.declarant,
-                "representative": parties.representative_id if parties else None})
             event = "register_partial" if link.partial else "register"
-            steps.append(self.lifecycle.fire(conn, mrn, event, now, **context))
+            steps.append(self.lifecycle.start_and_fire(conn, mrn, now, event, data={
+                "declarant": assessment.declarant,
+                "representative": parties.representative_id if parties else None}, **context))
         else:
             view = load_ens(conn, entity)
             done = completeness(view.parts if view else ()).complete

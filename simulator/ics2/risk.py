@@ -323,11 +323,12 @@ class RiskEngine:
         return [PlannedOutcome(spec.name, spec.event, self.default_delay_seconds, {}, DEFAULT)]
 
     def schedule(self, conn: Connection, lifecycle: Lifecycle, mrn: str, planned: Sequence[PlannedOutcome],
-                 now: datetime) -> list[tuple[str, str, datetime]]:
+                 now: datetime, *, first: bool = False) -> list[tuple[str, str, datetime]]:
         """Replace the ENS's pending risk timers by `planned`: timer "risk:<i>" fires outcome i's event at
         `now` + the delays of outcomes 0..i; no_referral arms nothing. Forced rows used are consumed.
+        `first`: the ENS's first assessment, nothing pending to replace (saves a read on the filing path).
         Returns (timer, event, due) of each timer armed."""
-        for timer in lifecycle.armed_timers(conn, mrn):
+        for timer in () if first else lifecycle.armed_timers(conn, mrn):
             if timer.scheduled and timer.timer.startswith(TIMER_PREFIX):
                 lifecycle.cancel(conn, mrn, timer.timer)
         armed, due = [], instant(now)

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from simulator.core.context import SimContext
+from simulator.core.fastsql import Prepared
 from simulator.core.faults import FaultBook
 from simulator.core.lifecycle import Lifecycle, Transition
 from simulator.ics2.catalogue import entry as catalogue_entry
@@ -26,6 +27,10 @@ from simulator.ics2.parties import PartyProfiles
 from simulator.ics2.risk import default_engine, reassess
 
 RUNTIME_KEY = "icssim.ics2.runtime"
+_FIRST_FILING = Prepared(
+    select(ens.c.lrn, ens.c.message_type).where(ens.c.entity == bindparam("entity"))
+    .order_by(ens.c.id).limit(bindparam("one")).offset(bindparam("zero")), ("entity", "one", "zero"))
+FIRST_ASSESSMENT = frozenset({"register", "link_partial"})  # the steps into `registered` of a new ENS
 # Deterministic MessageIds of customs-to-trader messages (same seed + same cause -> same id), UUID@host.
 _ID_NAMESPACE = uuid.UUID("6f1c7d52-0b7e-4a59-9d1e-3c2b8f6a4e10")
 
@@ -51,12 +56,17 @@ class Ics2Runtime:
         def assess(conn: Connection, step: Transition, now: datetime, root: etree._Element | None,
                    message_type: str | None) -> None:
             """Risk analysis whenever the ENS (re-)enters `registered` (domain/ics2.md "ENS lifecycle")."""
-            row = conn.execute(select(ens.c.lrn, ens.c.message_type).where(ens.c.entity == step.entity_id)
-                               .order_by(ens.c.id).limit(1)).first()
+            _, rows = _FIRST_FILING.run(conn, {"entity": step.entity_id, "one": 1, "zero": 0})
+            row = rows[0] if rows else None
             kind = message_type or (str(row[1]) if row else "")
             found = catalogue_entry(kind)
-            reassess(risk, conn, lifecycle, root=root, message_type=kind, mode=(found.mode if found else None) or "",
-                     lrn=str(row[0]) if row and row[0] else None, mrn=step.entity_id, now=now)
+            mode, lrn = (found.mode if found else None) or "", str(row[0]) if row and row[0] else None
+            if step.event in FIRST_ASSESSMENT:  # nothing assessed or pending yet: plan and arm, no history
+                planned = risk.plan(conn, root=root, message_type=kind, mode=mode, lrn=lrn, mrn=step.entity_id)
+                risk.schedule(conn, lifecycle, step.entity_id, planned, now, first=True)
+            else:
+                reassess(risk, conn, lifecycle, root=root, message_type=kind, mode=mode, lrn=lrn,
+                         mrn=step.entity_id, now=now)
 
         effects = Effects(lifecycle, profiles, lambda kind, basis: c2t_message_id(seed, kind, basis),
                           on_registered=assess, faults=FaultBook(ctx.store, seed))

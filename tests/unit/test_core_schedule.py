@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -172,3 +172,24 @@ def test_a_scheduled_timer_survives_until_due_across_transactions(store: Store, 
     store.transact(lambda conn: parcel.schedule(conn, "P1", "later", "hold", _at(10), {"k": "v"}, armed_at=T0))
     fired = store.transact(lambda conn: parcel.run_due(conn, _at(10)))
     assert [(f.timer.timer, f.transition.to_state if f.transition else None) for f in fired] == [("later", "held")]
+
+
+def test_start_and_fire_is_start_then_fire_without_catch_up(tmp_path: Path) -> None:
+    """`start_and_fire` leaves the same instance, history and timers as `start` + `fire` at one instant."""
+    from simulator.ics2.lifecycle import ens_lifecycle
+
+    ens = ens_lifecycle()
+    store = Store(f"sqlite:///{tmp_path / 'saf.db'}")
+    store.create_schema()
+    at = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    with store.write() as conn:
+        one = ens.start_and_fire(conn, "MRN-A", at, "register", data={"declarant": "BE1"}, lrn="L1")
+        ens.start(conn, "MRN-B", at, data={"declarant": "BE1"})
+        two = ens.fire(conn, "MRN-B", "register", at, lrn="L1")
+        assert (one.from_state, one.to_state, one.context) == (two.from_state, two.to_state, two.context)
+        assert [(t.event, t.to_state) for t in ens.history(conn, "MRN-A")] == [
+            (t.event, t.to_state) for t in ens.history(conn, "MRN-B")]
+        assert [(t.timer, t.due_at) for t in ens.armed_timers(conn, "MRN-A")] == [
+            (t.timer, t.due_at) for t in ens.armed_timers(conn, "MRN-B")]
+        assert ens.get(conn, "MRN-A").data == ens.get(conn, "MRN-B").data  # type: ignore[union-attr]
+    store.dispose()
