@@ -383,6 +383,10 @@ class Lifecycle:
     def armed_timers(self, conn: Connection, entity_id: str) -> list[DueTimer]:
         return timers.armed(conn, self.name, entity_id)  # soonest first
 
+    def has_due(self, conn: Connection, now: datetime) -> bool:
+        """Is any timer of this machine due at or before `now`? (one indexed read)"""
+        return timers.next_due(conn, self.name, now) is not None
+
     def due_timers(self, conn: Connection, now: datetime) -> list[DueTimer]:
         """Timers due at or before `now`, in firing order (not those that their firing would arm)."""
         return timers.due(conn, self.name, now)

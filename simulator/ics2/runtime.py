@@ -86,4 +86,8 @@ class Ics2Runtime:
             self.settle(conn, steps, now)
             return len(firings)
 
+        # The ticker asks twice a second: look first, without the write lock the filings need.
+        with self.ctx.store.read() as conn:
+            if not self.lifecycle.has_due(conn, now):
+                return 0
         return int(self.ctx.store.transact(work) or 0)

@@ -193,3 +193,19 @@ def test_start_and_fire_is_start_then_fire_without_catch_up(tmp_path: Path) -> N
             (t.timer, t.due_at) for t in ens.armed_timers(conn, "MRN-B")]
         assert ens.get(conn, "MRN-A").data == ens.get(conn, "MRN-B").data  # type: ignore[union-attr]
     store.dispose()
+
+
+def test_has_due_tells_whether_any_timer_of_the_machine_is_due(tmp_path: Path) -> None:
+    from simulator.ics2.lifecycle import ens_lifecycle
+
+    ens = ens_lifecycle()
+    store = Store(f"sqlite:///{tmp_path / 'due.db'}")
+    store.create_schema()
+    at = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    with store.write() as conn:
+        assert not ens.has_due(conn, at)
+        ens.start_and_fire(conn, "MRN-A", at, "register")
+        ens.schedule(conn, "MRN-A", "risk:0", "complete_assessment", at + timedelta(seconds=60), {})
+        assert not ens.has_due(conn, at + timedelta(seconds=59))
+        assert ens.has_due(conn, at + timedelta(seconds=60))
+    store.dispose()
