@@ -28,6 +28,7 @@ from pathlib import Path
 import psutil
 
 from load.bench_mixed import mix_line, payload_kb, presign_mixed
+from load.bench_suite import run_suite
 from load.presign import SignedFiling, presign
 from scenarios.client.transport import MutualTlsTransport, client_tls_context
 from scenarios.pki import PkiFiles
@@ -341,8 +342,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker-class", default="gthread", choices=("gthread", "gevent"))
     parser.add_argument("--var-dir")
     parser.add_argument("--pki-dir")
+    parser.add_argument("--no-suite", dest="suite", action="store_false",
+                        help="skip timing the conformance suite (suite_seconds)")
     args = parser.parse_args(argv)
     result = run(args)
+    if args.suite:
+        print("timing the full ICS2 conformance suite (icssim conformance, reference driver) ...", flush=True)
+        suite = run_suite(pki_dir=args.pki_dir)
+        print(f"conformance suite: {suite.scenarios} scenarios in {suite.seconds} s, {suite.failures} failed "
+              f"(exit {suite.exit_code})")
+        result.update(suite_seconds=suite.seconds, suite_scenarios=suite.scenarios, suite_failures=suite.failures)
     print(json.dumps(result))
 
 

@@ -250,3 +250,15 @@ def test_run_time_syntax(text: str, seconds: float) -> None:
 def test_run_time_syntax_refuses_garbage() -> None:
     with pytest.raises(ValueError, match="run time"):
         seconds_of("soon")
+
+
+def test_suite_counts_come_from_the_junit_report(tmp_path: Path) -> None:
+    from load.bench_suite import junit_counts
+
+    wrapped = tmp_path / "a.xml"
+    wrapped.write_text('<testsuites><testsuite tests="30" failures="1" errors="1"/>'
+                       '<testsuite tests="8" failures="0" errors="0"/></testsuites>')
+    single = tmp_path / "b.xml"
+    single.write_text('<testsuite tests="38" failures="0" errors="0"/>')
+    assert junit_counts(wrapped) == (38, 2)
+    assert junit_counts(single) == (38, 0)
