@@ -87,6 +87,9 @@ class TestPki:
     simulator: Credentials  # AS4 sealing of receipts and c2t messages: chain leaf -> issuing -> root
     push_client: Credentials  # TLS client of push delivery to traders' endpoints: cert = chain = leaf + issuing
     traders: tuple[TraderCredentials, ...]
+    # Signs the harness's evidence packs: cert = chain = leaf + issuing. None only in a PKI made before it
+    # existed (`icssim certs init` adds it).
+    harness: Credentials | None = None
 
     def trader(self, name: str) -> TraderCredentials:
         for trader in self.traders:
@@ -123,7 +126,8 @@ def _from_manifest(directory: Path, data: dict[str, Any]) -> TestPki:
                        ca=build(CaFiles, data["ca"]), server=build(Credentials, data["server"]),
                        simulator=build(Credentials, data["simulator"]),
                        push_client=build(Credentials, data["push_client"]),
-                       traders=tuple(build(TraderCredentials, t) for t in data["traders"]))
+                       traders=tuple(build(TraderCredentials, t) for t in data["traders"]),
+                       harness=build(Credentials, data["harness"]) if "harness" in data else None)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"{directory}/manifest.json: incomplete ({exc!r})") from exc
 

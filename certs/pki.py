@@ -2,7 +2,8 @@
 and one trader per certificate condition (domain/ics2.md "AS4 profile", "Transport"; ICD §4.3).
 
 For push delivery of customs-to-trader messages (domain/ics2.md "AS4 profile": a trader may run its own
-AS4 endpoint) the simulator has a TLS client certificate and every trader an AP server certificate.
+AS4 endpoint) the simulator has a TLS client certificate and every trader an AP server certificate. The
+conformance harness signs its evidence packs with a certificate of its own (scenarios/evidence.py).
 
 Every trader's TLS client certificate is valid; only its AS4 sealing certificate carries the condition,
 so the AS4 layer (not the TLS handshake) reports it. Layout, conditions, regeneration: certs/README.md.
@@ -23,7 +24,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from certs.layout import (
     MANIFEST_VERSION,
@@ -75,6 +76,9 @@ Purpose = Literal["sealing", "tls-client", "ap-server"]
 _Validity = Literal["current", "expired", "future", "ca"]
 _SEALING_VALIDITY: dict[str, _Validity] = {"expired": "expired", "not-yet-valid": "future"}
 _EORI = re.compile(r"^[A-Z]{2}[A-Za-z0-9]{1,15}$")
+# id-kp-documentSigning (RFC 9336): what the evidence certificate may sign. It keeps a trader's sealing
+# certificate (same key usage, no EKU) from passing as the harness's evidence signer.
+DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 
 
 class _Issued(NamedTuple):
@@ -108,9 +112,12 @@ def _ca_extensions(path_length: int | None) -> _Extensions:
     return [(x509.BasicConstraints(ca=True, path_length=path_length), True), (_key_usage(ca=True), True)]
 
 
-def _leaf_extensions(purpose: Purpose | Literal["tls-server"], *, wrong_key_usage: bool = False
+def _leaf_extensions(purpose: Purpose | Literal["tls-server", "evidence"], *, wrong_key_usage: bool = False
                      ) -> _Extensions:
     extensions: _Extensions = [(x509.BasicConstraints(ca=False, path_length=None), True)]
+    if purpose == "evidence":
+        return [*extensions, (_key_usage(sign=True, commit=True), True),
+                (x509.ExtendedKeyUsage([DOCUMENT_SIGNING]), False)]
     if purpose == "sealing":
         usage = _key_usage(encipher=True) if wrong_key_usage else _key_usage(sign=True, commit=True)
         return [*extensions, (usage, True)]
@@ -252,6 +259,7 @@ _LAYOUT: dict[str, dict[str, str]] = {  # manifest.json keys -> paths relative t
                   "chain": "simulator/sealing-chain.pem"},
     "push_client": {"cert": "server/push-client.pem", "key": "server/push-client.key",
                     "chain": "server/push-client.pem"},
+    "harness": {"cert": "harness/evidence.pem", "key": "harness/evidence.key", "chain": "harness/evidence.pem"},
 }
 _TRADER_LAYOUT = {"sealing_cert": "sealing.pem", "sealing_key": "sealing.key",
                   "sealing_chain": "sealing-chain.pem", "tls_cert": "tls.pem", "tls_key": "tls.key",
@@ -269,6 +277,7 @@ def init_test_pki(directory: Path, *, now: datetime | None = None, force: bool =
     now, directory = _utc(now), Path(directory).resolve()
     b = _Builder(directory, now, force)
     ca, server, sim, push = _LAYOUT["ca"], _LAYOUT["server"], _LAYOUT["simulator"], _LAYOUT["push_client"]
+    harness = _LAYOUT["harness"]
     as_ca: dict[str, Any] = {"validity": "ca", "bits": CA_KEY_BITS}
     root = b.ensure(ca["root_cert"], ca["root_key"], subject=_name(ROOT_CA_NAME), issuer=None,
                     extensions=_ca_extensions(1), lifetime=ROOT_LIFETIME, **as_ca)
@@ -286,6 +295,9 @@ def init_test_pki(directory: Path, *, now: datetime | None = None, force: bool =
     # The simulator as TLS client of a trader's own AS4 endpoint (push delivery).
     b.ensure(push["cert"], push["key"], subject=_name("ICSSIM simulator push client"), issuer=issuing,
              extensions=_leaf_extensions("tls-client"), bundle=2)
+    # The conformance harness signs evidence packs (scenarios/evidence.py); leaf + issuing, like TLS files.
+    b.ensure(harness["cert"], harness["key"], subject=_name("ICSSIM conformance harness evidence"),
+             issuer=issuing, extensions=_leaf_extensions("evidence"), bundle=2)
     revoked = [_issue_party(b, f"traders/{spec.name}", spec, issuing, other) for spec in TRADERS]
     b.ensure_crl(ca["crl"], issuing, [cert for spec, cert in zip(TRADERS, revoked, strict=True)
                                       if spec.condition == "revoked" and cert is not None])

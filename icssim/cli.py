@@ -249,11 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parties", action="store_true", help="also forget registered parties")
     p.set_defaults(func=cmd_reset)
 
+    from icssim.evidence_cli import add_evidence_parser
     from icssim.scene_cli import add_scene_parsers
     from scenarios.client.cli import add_client_parser
     from scenarios.runner import add_conformance_parser
 
     add_scene_parsers(sub, _common, _control)
+    add_evidence_parser(sub, _common)
 
     add_client_parser(sub, _common, cmd_client)
     add_conformance_parser(sub, _common, cmd_conformance)

@@ -90,7 +90,7 @@ def test_load_test_pki_without_a_pki_raises(tmp_path: Path) -> None:
 
 def test_private_keys_are_pkcs8_and_mode_0600(pki: TestPki) -> None:
     keys = sorted(pki.directory.rglob("*.key"))
-    assert len(keys) == 3 + 3 + 3 * len(TRADERS)  # CAs; server TLS, sealing, push client; per trader
+    assert len(keys) == 3 + 4 + 3 * len(TRADERS)  # CAs; server TLS, sealing, push client, evidence; per trader
     for key in keys:
         assert key.stat().st_mode & 0o777 == 0o600, key
         assert key.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
