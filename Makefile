@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint unit bench load clean
+.PHONY: setup run test lint unit bench load mutants clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -33,6 +33,11 @@ bench: setup
 
 load: setup
 	$(BIN)/python -m load.run_headless
+
+## The suite once with the reference client and once per named faulty variant (scenarios/client/variants.py):
+## every variant must fail a MUST scenario it names, the reference none; last line is a JSON summary.
+mutants: setup
+	$(BIN)/python -m scenarios.mutants
 
 clean:
 	rm -rf var reports .pytest_cache .mypy_cache .ruff_cache

@@ -1,10 +1,17 @@
-"""`icssim conformance`: start (or reach) a simulator, set up the parties, run the scenarios through a
-driver, write the reports, stop what it started, and exit non-zero on any failure.
+"""`icssim conformance`: start (or reach) a simulator, set up the parties, run the selected scenarios through
+a driver, grade them, write the reports, stop what it started, and exit non-zero on any FAILED verdict.
+
+Reports (in --reports, default `reports/`): junit-ics2.xml, run.json (the graded run record,
+scenarios/grading.py) and run-spec.json (the effective run spec: replay it with `--spec`, command-line
+options override it; scenarios/selection.py). `--dry-run` lists what would run without a simulator.
+Exit codes: 0 no FAILED verdict (NON-STRICT, INFORMATIONAL and UNIMPLEMENTED do not fail a run), 1 a
+FAILED verdict or a run that did not complete, 2 a selection, spec or capability file that cannot be used.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import subprocess
 import sys
@@ -16,7 +23,22 @@ from typing import Any
 
 import pytest
 
+from scenarios.evidence import pack_from_run
+from scenarios.grading import FAILED, VERDICTS, suite_json, write_json
 from scenarios.pki import PkiFiles
+from scenarios.reports import write_reports
+from scenarios.requirements import Catalogue, CatalogueError, load_catalogue
+from scenarios.selection import (
+    Planned,
+    RunSpec,
+    SelectionError,
+    describe,
+    discover,
+    load_capabilities,
+    load_spec,
+    plan,
+    read_document,
+)
 from scenarios.simctl import SimControl
 
 SUITE = Path(__file__).resolve().parent / "suite"
@@ -29,9 +51,22 @@ def add_conformance_parser(sub: Any, common: Callable[[argparse.ArgumentParser],
     common(p)
     p.add_argument("--simulator", help="control URL of a running simulator (default: start one)")
     p.add_argument("--trader-url", dest="trader_url", help="trader URL of that simulator")
-    p.add_argument("--driver", default="reference", choices=("reference",))
-    p.add_argument("--reports", type=Path, default=Path("reports"), help="directory for the reports")
+    p.add_argument("--driver", choices=("reference",), help="driver of the system under test (reference)")
+    p.add_argument("--reports", type=Path, help="directory for the reports (default: reports)")
     p.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
+    many = {"action": "append", "default": None}
+    p.add_argument("--release", metavar="R1", **many, help="only scenarios of this release (repeatable)")
+    p.add_argument("--tag", metavar="TAG", **many, help="only scenarios with this tag (repeatable)")
+    p.add_argument("--requirement", metavar="ID", **many, help="only scenarios checking this requirement")
+    p.add_argument("--scenario", metavar="ID", **many, help="only this scenario id or glob ('faults:*')")
+    p.add_argument("--exclude", metavar="ID", **many, help="leave out a scenario id/glob or requirement id")
+    p.add_argument("--capabilities", type=Path, metavar="FILE",
+                   help='JSON or TOML {"unsupported": ["IE3Q05", "push"]}: those scenarios are UNIMPLEMENTED')
+    p.add_argument("--spec", type=Path, metavar="FILE", help="run spec (JSON or TOML) holding these options")
+    p.add_argument("--product", help="name of the system under test, for the reports")
+    p.add_argument("--product-version", dest="product_version", help="its version, for the reports")
+    p.add_argument("--dry-run", dest="dry_run", action="store_true",
+                   help="list what would run (and what is UNIMPLEMENTED) and exit without a simulator")
     p.set_defaults(func=handler)
 
 
@@ -101,20 +136,6 @@ def _port_open(port: int) -> bool:
         return False
 
 
-class _Outcomes:
-    """Collects one line per scenario for the summary."""
-
-    def __init__(self) -> None:
-        self.results: list[tuple[str, str, str]] = []
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-            message = ""
-            if report.failed:
-                message = str(report.longrepr).strip().splitlines()[-1][:200] if report.longrepr else ""
-            self.results.append((report.nodeid.split("::")[-1], report.outcome, message))
-
-
 def register_parties(control: SimControl, pki: PkiFiles, names: tuple[str, ...]) -> None:
     for name in names:
         files = pki.trader(name)
@@ -122,49 +143,158 @@ def register_parties(control: SimControl, pki: PkiFiles, names: tuple[str, ...])
         control.register(files.eori, files.tls_cert.read_text(), purpose="tls", name=name)
 
 
+def _listed(values: list[str] | None) -> list[str] | None:
+    """Repeatable options also take comma-separated values (--release R1,R2)."""
+    if values is None:
+        return None
+    return [part.strip() for value in values for part in value.split(",") if part.strip()]
+
+
+def effective_spec(args: argparse.Namespace) -> RunSpec:
+    """The run spec file (if any) with the command-line options laid over it."""
+    spec = load_spec(args.spec) if getattr(args, "spec", None) else RunSpec()
+    capabilities = getattr(args, "capabilities", None)
+    return spec.overridden(
+        releases=_listed(getattr(args, "release", None)), tags=_listed(getattr(args, "tag", None)),
+        requirements=_listed(getattr(args, "requirement", None)), scenarios=_listed(getattr(args, "scenario", None)),
+        exclude=_listed(getattr(args, "exclude", None)),
+        unsupported=load_capabilities(capabilities) if capabilities else None,
+        capabilities_file=str(capabilities.resolve()) if capabilities else None,
+        product=getattr(args, "product", None), product_version=getattr(args, "product_version", None),
+        driver=getattr(args, "driver", None), keyword=getattr(args, "keyword", None),
+        reports=str(args.reports) if getattr(args, "reports", None) else None)
+
+
+def _warn_if_suite_changed(spec_file: Path | None, catalogue: Catalogue) -> None:
+    if spec_file is None:
+        return
+    recorded = read_document(spec_file).get("suite")
+    if not isinstance(recorded, dict):
+        return
+    current = suite_json(catalogue)
+    changed = [k for k in ("version", "features_sha256", "requirements_sha256")
+               if recorded.get(k) and recorded.get(k) != current[k]]
+    if changed:
+        print(f"warning: the suite changed since {spec_file} was written ({', '.join(changed)} differ)",
+              file=sys.stderr)
+
+
 def run_conformance(args: argparse.Namespace, config: Any) -> int:
     """`config` is the resolved simulator configuration (read by the CLI, never here)."""
-    pki_dir = Path(config.pki)
-    local: LocalSimulator | None = None
-    if args.simulator:
-        control = SimControl(args.simulator, args.token or config.token_file.read_text().strip())
-        trader_url = args.trader_url or config.trader_url
-    else:
-        # `icssim serve` creates the default PKI when it is missing (simulator/serve.py, prepare).
-        local = LocalSimulator(Path(config.var_dir), config.pki_dir)
-        print(f"starting the simulator (trader {local.trader_url}, control {local.control_url}) ...")
-        control = local.start()
-        trader_url = local.trader_url
     try:
-        pki = PkiFiles.load(pki_dir)
-        register_parties(control, pki, SAMPLE_PARTIES)
-        reports = Path(args.reports)
-        reports.mkdir(parents=True, exist_ok=True)
-        junit = reports / "junit-ics2.xml"
-        pytest_args = [
-            str(SUITE), "-p", "scenarios.plugin", "-p", "no:cacheprovider", "-q", "--no-header",
-            f"--rootdir={SUITE.parents[1]}", f"--junitxml={junit}", "-o", "junit_family=xunit2",
-            f"--icssim-control-url={control.url}", f"--icssim-token={control.token}",
-            f"--icssim-trader-url={trader_url}", f"--icssim-pki-dir={pki_dir}",
-            f"--icssim-driver={args.driver}",
-        ]
-        if args.keyword:
-            pytest_args += ["-k", args.keyword]
-        outcomes = _Outcomes()
-        code = pytest.main(pytest_args, plugins=[outcomes])
+        spec = effective_spec(args)
+        catalogue = load_catalogue()
+        planned = plan(discover(), spec, catalogue)
+        _warn_if_suite_changed(getattr(args, "spec", None), catalogue)
+    except (SelectionError, CatalogueError) as exc:
+        print(f"icssim conformance: {exc}", file=sys.stderr)
+        return 2
+    if not planned:
+        print("icssim conformance: the selection matches no scenario", file=sys.stderr)
+        return 2
+    if getattr(args, "dry_run", False):
+        return _dry_run(planned, catalogue, spec)
+    reports = Path(spec.reports or "reports")
+    reports.mkdir(parents=True, exist_ok=True)
+    junit, run_json, spec_json = reports / "junit-ics2.xml", reports / "run.json", reports / "run-spec.json"
+    run_json.unlink(missing_ok=True)  # never summarise an earlier run's record
+    write_json(spec_json, {**spec.as_json(), "suite": suite_json(catalogue)})
+    pytest_args = [
+        str(SUITE), "-p", "scenarios.plugin", "-p", "no:cacheprovider", "-q", "--no-header",
+        f"--rootdir={SUITE.parents[1]}", f"--junitxml={junit}", "-o", "junit_family=xunit2",
+        "-o", "console_output_style=classic",
+        # the CLI imported pytest_bdd (scenario discovery) before pytest could rewrite its asserts: harmless
+        "-W", "ignore:Module already imported so cannot be rewritten; pytest_bdd:pytest.PytestAssertRewriteWarning",
+        f"--icssim-spec={spec_json}", f"--icssim-run-record={run_json}",
+        f"--icssim-driver={spec.driver}", f"--icssim-pki-dir={Path(config.pki)}",
+    ]
+    if spec.keyword:
+        pytest_args += ["-k", spec.keyword]
+    local: LocalSimulator | None = None
+    try:
+        if any(p.runs for p in planned):  # everything UNIMPLEMENTED: nothing needs a simulator
+            control, trader_url, local = _simulator(args, config)
+            register_parties(control, PkiFiles.load(Path(config.pki)), SAMPLE_PARTIES)
+            pytest_args += [f"--icssim-control-url={control.url}", f"--icssim-token={control.token}",
+                            f"--icssim-trader-url={trader_url}"]
+        code = pytest.main(pytest_args)
     finally:
         if local is not None:
             local.stop()
-    _summary(outcomes, junit)
-    return 0 if code == 0 else 1
+    result = _summary(int(code), junit, run_json, spec_json)
+    _publish(reports, run_json, Path(config.pki), spec)
+    return result
 
 
-def _summary(outcomes: _Outcomes, junit: Path) -> None:
-    passed = sum(1 for _, outcome, _ in outcomes.results if outcome == "passed")
-    failed = len(outcomes.results) - passed
+def _publish(reports: Path, run_json: Path, pki_dir: Path, spec: RunSpec) -> None:
+    """The reports a vendor hands over, rendered from the run record: Cucumber JSON and the HTML report,
+    then the signed evidence pack of the whole reports directory (scenarios/evidence.py)."""
+    if not run_json.is_file():
+        return
+    record = json.loads(run_json.read_text(encoding="utf-8"))
+    for path in write_reports(record, reports):
+        print(f"Report:       {path.resolve()}")
+    capabilities = Path(spec.capabilities_file) if spec.capabilities_file else None
+    try:
+        pack = pack_from_run(reports, pki_dir=pki_dir, capabilities=capabilities)
+    except (OSError, ValueError) as exc:  # e.g. a PKI made before the harness had a signing certificate
+        print(f"no evidence pack: {exc} (run `icssim certs init` to add the harness's signing certificate)")
+        return
+    print(f"Evidence:     {pack.resolve()}  (check it with: icssim evidence verify {pack})")
+
+
+def _simulator(args: argparse.Namespace, config: Any) -> tuple[SimControl, str, LocalSimulator | None]:
+    if args.simulator:
+        control = SimControl(args.simulator, args.token or config.token_file.read_text().strip())
+        return control, args.trader_url or config.trader_url, None
+    # `icssim serve` creates the default PKI when it is missing (simulator/serve.py, prepare).
+    local = LocalSimulator(Path(config.var_dir), config.pki_dir)
+    print(f"starting the simulator (trader {local.trader_url}, control {local.control_url}) ...")
+    try:
+        return local.start(), local.trader_url, local
+    except BaseException:
+        local.stop()
+        raise
+
+
+def _dry_run(planned: list[Planned], catalogue: Catalogue, spec: RunSpec) -> int:
+    runs = sum(1 for p in planned if p.runs)
+    print(f"dry run: {len(planned)} scenario(s) selected, {runs} would run, {len(planned) - runs} UNIMPLEMENTED "
+          f"(no simulator started; driver {spec.driver})")
+    for line in describe(planned, catalogue):
+        print(line)
+    if spec.keyword:
+        print(f"note: -k {spec.keyword!r} is applied by pytest when the scenarios run, not in this listing")
+    return 0
+
+
+def _summary(code: int, junit: Path, run_json: Path, spec_json: Path) -> int:
     print("\nICS2 conformance scenarios")
-    for name, outcome, message in outcomes.results:
-        print(f"  {'PASS' if outcome == 'passed' else outcome.upper():7} {name}"
-              + (f"\n          {message}" if message else ""))
-    print(f"\n{passed} passed, {failed} failed")
+    try:
+        record = json.loads(run_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        print(f"no run record was written (pytest exit code {code}); see the output above")
+        print(f"JUnit report: {junit.resolve()}")
+        return 1
+    scenarios = record["scenarios"]
+    for scenario in scenarios:
+        if scenario["verdict"] == "OK" or scenario["outcome"] == "passed":
+            continue
+        failure = scenario.get("failure") or {}
+        why = (failure.get("message") or scenario.get("unimplemented_because") or "").splitlines() or [""]
+        print(f"  {scenario['verdict']:13} {scenario['id']}\n                {why[0][:200]}"
+              + (f"\n                at step: {failure['step']}" if failure.get("step") else ""))
+    ran = [s for s in scenarios if s["outcome"] in ("passed", "failed")]
+    passed = sum(1 for s in ran if s["outcome"] == "passed")
+    print("  " + ", ".join(f"{verdict} {record['summary'][verdict]}" for verdict in VERDICTS))
+    print(f"\n{passed} passed, {len(ran) - passed} failed")
     print(f"JUnit report: {junit.resolve()}")
+    print(f"Run record:   {run_json.resolve()}")
+    print(f"Run spec:     {spec_json.resolve()}")
+    if code not in (0, 1, 5):
+        print(f"pytest stopped with exit code {code}")
+        return 1
+    if not record.get("complete", True):
+        print("the run did not complete")
+        return 1
+    return 1 if record["summary"][FAILED] else 0

@@ -8,6 +8,7 @@ Feature: Push delivery to the trader's own AS4 endpoint, with reception awarenes
     Given a fresh simulator scene
     And every sample trader is registered with its sealing and TLS certificates
 
+  @timing
   @req:ICS2-push-delivered
   Scenario: A reply pushed to a trader that returns a good receipt is delivered
     Given the trader "trader-a" receives by push at its access point, which returns "good" receipts
@@ -16,6 +17,7 @@ Feature: Push delivery to the trader's own AS4 endpoint, with reception awarenes
     Then the access point of "trader-a" received an "IE3R01"
     And the "IE3R01" for "trader-a" counts as delivered
 
+  @timing
   @req:ICS2-push-bad-receipt
   Scenario: A receiver whose receipts do not sign the Body gets retries, then the message is undelivered
     Given the trader "trader-a" receives by push at its access point, which returns "unsigned-body" receipts

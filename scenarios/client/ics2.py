@@ -3,12 +3,13 @@
 Built on the same codecs as the simulator (simulator.codecs only). It sends filings as signed AS4
 One-Way/Push user messages, checks the synchronous non-repudiation receipt, pulls its own MPC, and
 answers every pulled message with a signed receipt over eb:Messaging and the Body (domain/ics2.md,
-"AS4 profile"). `ClientFaults` switches on one deliberate defect at a time, so that scenarios can show
-that the simulator catches it.
+"AS4 profile"). `ClientFaults` switches on deliberate defects, so that scenarios can show that the
+simulator catches them; scenarios/client/variants.py names the combinations real packages get wrong.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import itertools
 import uuid
@@ -26,11 +27,18 @@ from scenarios.client.transport import HttpResponse, MutualTlsTransport, client_
 from simulator.codecs import mime
 from simulator.codecs.as4 import constants as as4c
 from simulator.codecs.as4.errors import EbmsError
-from simulator.codecs.as4.message import pack_user_message, sent_references, unpack
-from simulator.codecs.as4.model import ErrorEntry, InboundMessage, PartyRef, UserMessage
-from simulator.codecs.as4.receipts import build_pull_request, build_receipt, check_receipt_matches
+from simulator.codecs.as4.message import pack_signal, pack_user_message, sent_references, unpack
+from simulator.codecs.as4.model import ErrorEntry, InboundMessage, PartInfo, PartyRef, Receipt, UserMessage
+from simulator.codecs.as4.receipts import (
+    build_error_signal,
+    build_pull_request,
+    build_receipt,
+    check_receipt_matches,
+)
 
 ENDPOINT_PATH = "/ics2/as4"
+# (AS4 Action, business payload) -> the payload the package really sends (a faulty mapping of its data)
+PayloadRewrite = Callable[[str, bytes], bytes]
 
 
 @dataclass(frozen=True)
@@ -57,11 +65,47 @@ class TraderIdentity:
 
 @dataclass(frozen=True)
 class ClientFaults:
-    """Deliberate defects, one per flag (used by scenarios to prove the simulator catches them)."""
+    """Deliberate defects, one per field (used by scenarios to prove the simulator catches them).
+
+    A field left at its default (False / None) keeps the correct behaviour; header overrides apply to
+    business messages only, never to the ebMS ping.
+    """
 
     leaf_only_token: bool = False  # BinarySecurityToken with the leaf only (ICD §4.3 wants the path)
     tamper_payload_after_signing: bool = False  # payload changed after the signature was made
     receipt_without_body: bool = False  # receipts for pulled messages do not sign the SOAP Body
+    unsigned_receipt: bool = False  # receipts for pulled messages carry no signature at all
+    body_not_signed: bool = False  # the message signature leaves out the SOAP Body (ICD §4.3)
+    service: str | None = None  # Service instead of eu_ics2_t2c (ICD §4.2.2.5)
+    agreement: str | None = None  # AgreementRef on every message, whatever its version (ICD §4.2.2.4)
+    amendment_action_of_filing: bool = False  # IE3Axx sent with the Action IE3Fxx (Action = payload root)
+    from_party_type: str | None = None  # From/PartyId/@type instead of the EORI type (ICD §4.2.2.1)
+    from_role: str | None = None  # From/Role instead of Trader
+    to_party_id: str | None = None  # To/PartyId instead of sti-taxud
+    uncompressed_payload: bool = False  # the business payload is not gzip-compressed (ICD §4.2.5)
+    part_without_mime_type: bool = False  # PartProperties of the payload lack MimeType (ICD §4.2.5)
+    rewrite_payload: PayloadRewrite | None = None  # the package's own (faulty) rendering of the payload
+    resend_with_new_message_id: bool = False  # after a receipt, the message again under a new MessageId
+    resend_rejected_unchanged: bool = False  # after an IE3N99, the rejected message again, unchanged
+    pull_mpc: str | None = None  # MPC pulled instead of the trader's own (ICD §4.3.3)
+    never_pull: bool = False  # "pulling" asks nobody and reports an empty MPC
+
+    def merged(self, other: ClientFaults) -> ClientFaults:
+        """These defects and `other`'s together; where both set a field, `other` wins."""
+        changes = {f.name: getattr(other, f.name) for f in dataclasses.fields(other)
+                   if getattr(other, f.name) not in (None, False)}
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class _SentMessage:
+    """What was sent under one MessageId, kept only for a package that sends it again."""
+
+    action: str
+    payload: bytes
+    attachments: tuple[tuple[str, bytes, str], ...]
+    service: str
+    agreement: str
 
 
 @dataclass
@@ -120,6 +164,8 @@ class Ics2Client:
         self._transport = MutualTlsTransport(base_url.rstrip("/") + ENDPOINT_PATH, context)
         self.sent_references: dict[str, tuple[bytes, ...]] = {}  # MessageId -> our signature's digests
         self.last_sent: tuple[str, str, bytes] | None = None
+        self.resent: list[SendOutcome] = []  # messages a faulty variant sent again on its own
+        self._sent_messages: dict[str, _SentMessage] = {}
 
     def close(self) -> None:
         self._transport.close()
@@ -135,23 +181,49 @@ class Ics2Client:
         """Send one business payload; ``attachments`` are (Content-ID, octets, MIME type) binary parts
         (application/pdf or image/jpeg, e.g. for IE3R02), each its own MIME part, compressed and signed
         like the payload (domain/ics2.md "AS4 profile": a reference to every attachment)."""
-        message_id = message_id or self.new_message_id()
-        um = UserMessage(
-            message_id=message_id, timestamp=self._now(),
-            from_party=PartyRef(self.identity.party_id, as4c.PARTY_TYPE_EORI, as4c.ROLE_TRADER),
-            to_party=PartyRef(as4c.STI_PARTY_ID, as4c.PARTY_TYPE_AUTH, as4c.ROLE_CUSTOMS),
-            agreement_ref=self.agreement, agreement_type=as4c.AGREEMENT_TYPE,
-            service=service, service_type=as4c.SERVICE_TYPE, action=action,
-            conversation_id=message_id,
-        )
+        faults = self.faults
+        business = service == as4c.SERVICE_T2C
+        if business and faults.rewrite_payload is not None:
+            payload = faults.rewrite_payload(action, payload)
+        sent = _SentMessage(action, payload, tuple(attachments), service,
+                            faults.agreement if business and faults.agreement else self.agreement)
+        outcome = self._send_once(sent, message_id or self.new_message_id())
+        if business and faults.resend_rejected_unchanged:
+            self._sent_messages[outcome.message_id] = sent
+        if business and faults.resend_with_new_message_id and outcome.receipt:
+            # A package that treats its own send as unconfirmed and starts over with a fresh message.
+            self.resent.append(self._send_once(sent, self.new_message_id()))
+        return outcome
+
+    def _send_once(self, sent: _SentMessage, message_id: str) -> SendOutcome:
+        faults = self.faults
+        business = sent.service == as4c.SERVICE_T2C
+        action = sent.action
+        if business and faults.amendment_action_of_filing and action.startswith("IE3A"):
+            action = "IE3F" + action[4:]
+        sender = PartyRef(self.identity.party_id, as4c.PARTY_TYPE_EORI, as4c.ROLE_TRADER)
+        receiver = PartyRef(as4c.STI_PARTY_ID, as4c.PARTY_TYPE_AUTH, as4c.ROLE_CUSTOMS)
+        if business:
+            sender = PartyRef(sender.party_id, faults.from_party_type or sender.party_type,
+                              faults.from_role or sender.role)
+            receiver = PartyRef(faults.to_party_id or receiver.party_id, receiver.party_type, receiver.role)
         cid = f"payload-{uuid.uuid5(uuid.NAMESPACE_URL, message_id)}@{self._host}"
+        parts = [(cid, sent.payload, "application/xml"), *sent.attachments]
+        um = UserMessage(
+            message_id=message_id, timestamp=self._now(), from_party=sender, to_party=receiver,
+            agreement_ref=sent.agreement, agreement_type=as4c.AGREEMENT_TYPE,
+            service=faults.service if business and faults.service else sent.service,
+            service_type=as4c.SERVICE_TYPE, action=action, conversation_id=message_id,
+            part_infos=_part_infos(parts, faults) if business and faults.part_without_mime_type else (),
+        )
         content_type, body = pack_user_message(
-            um, [(cid, payload, "application/xml"), *attachments], key=self.identity.sealing_key,
-            chain=list(self.identity.sealing_chain),
-            token="leaf-only" if self.faults.leaf_only_token else "pkipath",
+            um, parts, key=self.identity.sealing_key, chain=list(self.identity.sealing_chain),
+            token="leaf-only" if faults.leaf_only_token else "pkipath",
+            gzip_payloads=not (business and faults.uncompressed_payload),
+            sign_body=not (business and faults.body_not_signed),
         )
         self.sent_references[message_id] = sent_references(content_type, body)
-        if self.faults.tamper_payload_after_signing:
+        if faults.tamper_payload_after_signing:
             content_type, body = _tamper_attachment(content_type, body, cid)
         self.last_sent = (message_id, content_type, body)
         http = self._transport.post(content_type, body)
@@ -202,7 +274,9 @@ class Ics2Client:
     # -- customs to trader ---------------------------------------------------------------------------
     def pull(self) -> PullOutcome:
         """Pull the own MPC once; acknowledge a received message with a signed receipt."""
-        request = build_pull_request(self.identity.mpc, key=self.identity.sealing_key,
+        if self.faults.never_pull:
+            return self._imagined_empty_pull()
+        request = build_pull_request(self.faults.pull_mpc or self.identity.mpc, key=self.identity.sealing_key,
                                      chain=list(self.identity.sealing_chain),
                                      message_id=self.new_message_id(), timestamp=self._now())
         http = self._transport.post(as4c.SOAP12_CONTENT_TYPE, request)
@@ -214,12 +288,37 @@ class Ics2Client:
             return outcome
         if outcome.message.kind == "user":
             outcome.problems += self._check_sender(outcome.message)
-            receipt = build_receipt(outcome.message, key=self.identity.sealing_key,
-                                    chain=list(self.identity.sealing_chain),
-                                    message_id=self.new_message_id(), timestamp=self._now(),
-                                    sign_body=not self.faults.receipt_without_body)
-            outcome.receipt_answer = self._transport.post(as4c.SOAP12_CONTENT_TYPE, receipt)
+            outcome.receipt_answer = self._transport.post(as4c.SOAP12_CONTENT_TYPE,
+                                                          self._receipt_for(outcome.message))
+            self._react(outcome.message)
         return outcome
+
+    def _receipt_for(self, message: InboundMessage) -> bytes:
+        message_id, now = self.new_message_id(), self._now()
+        if self.faults.unsigned_receipt:
+            assert message.signature is not None and message.message_id is not None
+            receipt = Receipt(message_id, now, message.message_id, message.signature.references)
+            return pack_signal(receipt)[1]
+        return build_receipt(message, key=self.identity.sealing_key, chain=list(self.identity.sealing_chain),
+                             message_id=message_id, timestamp=now,
+                             sign_body=not self.faults.receipt_without_body)
+
+    def _react(self, message: InboundMessage) -> None:
+        """What a package does on its own about a pulled message (the reference client: nothing)."""
+        um = message.user_message
+        if um is None or um.action != "IE3N99" or not self.faults.resend_rejected_unchanged:
+            return
+        rejected = self._sent_messages.pop(message.ref_to_message_id or "", None)
+        if rejected is not None:  # popped: the re-sent copy is not sent a third time
+            self.resent.append(self._send_once(rejected, self.new_message_id()))
+
+    def _imagined_empty_pull(self) -> PullOutcome:
+        """A package whose polling never reaches the MSH and that reports "nothing new" (EBMS:0006)."""
+        signal = build_error_signal([EbmsError("EBMS:0006", "nothing pulled")], ref_to_message_id=None,
+                                    message_id=self.new_message_id(), timestamp=self._now(),
+                                    key=self.identity.sealing_key, chain=list(self.identity.sealing_chain))
+        http = HttpResponse(200, as4c.SOAP12_CONTENT_TYPE, signal)
+        return PullOutcome(http, unpack(http.content_type, http.body))
 
     def pull_all(self, *, limit: int = 100) -> list[InboundMessage]:
         """Pull until the MPC is empty; returns the user messages received, oldest first."""
@@ -238,6 +337,19 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+def _part_infos(parts: Sequence[tuple[str, bytes, str]], faults: ClientFaults) -> tuple[PartInfo, ...]:
+    """PartInfos as pack_user_message derives them, but the business payload's without MimeType."""
+    infos = []
+    for index, (cid, _, mime_type) in enumerate(parts):
+        properties = {} if index == 0 else {as4c.PROPERTY_MIME_TYPE: mime_type}
+        if mime_type.endswith("/xml"):
+            properties[as4c.PROPERTY_CHARACTER_SET] = "UTF-8"
+        if not faults.uncompressed_payload:
+            properties[as4c.PROPERTY_COMPRESSION_TYPE] = as4c.GZIP_MEDIA_TYPE
+        infos.append(PartInfo(cid, properties))
+    return tuple(infos)
 
 
 def _tamper_attachment(content_type: str, body: bytes, cid: str) -> tuple[str, bytes]:

@@ -2,17 +2,21 @@
 
 A driver turns the harness's requests ("file this consignment", "pull your replies") into actions of
 the system under test. This one needs no vendor package: it uses scenarios.client with the trader
-identities of the test PKI. Faults can be switched on per trader to rehearse failure paths.
+identities of the test PKI. Faults can be switched on per trader to rehearse failure paths, and a named
+faulty variant (scenarios/client/variants.py) for every client: the one ICSSIM_CLIENT_VARIANT names, so
+that `python -m scenarios.mutants` can show the suite catches it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 from scenarios.client.ics2 import ClientFaults, Ics2Client, PullOutcome, SendOutcome, TraderIdentity
+from scenarios.client.variants import ENV_VARIABLE, Variant, lookup
 from scenarios.filings.ics2 import (
     ALL_FILING_IDS,
     FilingMessageId,
@@ -46,6 +50,8 @@ class ReferenceDriver:
     _clients: dict[str, Ics2Client] = field(default_factory=dict)
     _faults: dict[str, ClientFaults] = field(default_factory=dict)
     _lrn_counter: int = 0
+    # the faulty variant every client runs as; by default the one ICSSIM_CLIENT_VARIANT names (unknown: error)
+    variant: Variant | None = field(default_factory=lambda: _variant_from(os.environ))
 
     def identity(self, trader: str) -> TraderIdentity:
         files = self.pki.trader(trader)
@@ -61,8 +67,11 @@ class ReferenceDriver:
 
     def client(self, trader: str) -> Ics2Client:
         if trader not in self._clients:
+            faults = self._faults.get(trader) or ClientFaults()
+            if self.variant is not None:  # a fresh set per client: a variant's memory is per trader
+                faults = faults.merged(self.variant.make())
             self._clients[trader] = Ics2Client(self.trader_url, self.identity(trader), self.pki.trust_bundle,
-                                               faults=self._faults.get(trader))
+                                               faults=faults)
         return self._clients[trader]
 
     def upcoming_lrn(self, trader: str) -> str:
@@ -184,3 +193,8 @@ class ReferenceDriver:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+
+
+def _variant_from(environ: Mapping[str, str]) -> Variant | None:
+    name = environ.get(ENV_VARIABLE, "").strip()
+    return lookup(name) if name else None

@@ -1,0 +1,398 @@
+"""Graded verdicts per scenario and the run record (`<reports>/run.json`), as h2spec and Autobahn grade.
+
+Rules enforced (DESIGN.md "House style"): a scenario is OK when it passes; a failure is FAILED when one of
+its requirements is a MUST, NON-STRICT when the strongest is a SHOULD; a scenario whose requirements are
+all MAY is INFORMATIONAL whatever its outcome (its failure never fails the run); a scenario the capability
+file rules out is UNIMPLEMENTED (not run, reported). Scenarios tagged @timing depend on the simulator's
+background ticker and are retried once after a failure; the record says so ("retried": true) and keeps the
+first failure. Each scenario carries its steps, its failure (message, failing step, the XPath, header or
+certificate field the message names) and the simulator journal entries of the scenario as wire evidence.
+
+GradingPlugin (registered by scenarios/plugin.py) applies the run spec to what pytest collected, records
+steps through the pytest-bdd hooks, prints one progress line per scenario and writes the run record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _pytest.runner import runtestprotocol
+from pytest_bdd.parser import Scenario, ScenarioTemplate, Step
+from pytest_bdd.scenario import scenario_wrapper_template_registry
+
+from scenarios.requirements import Catalogue
+from scenarios.selection import (
+    RunSpec,
+    ScenarioInfo,
+    SelectionError,
+    features_sha256,
+    package_version,
+    plan,
+    scenario_info,
+)
+from scenarios.simctl import ControlError
+
+OK, NON_STRICT, FAILED, UNIMPLEMENTED, INFORMATIONAL = "OK", "NON-STRICT", "FAILED", "UNIMPLEMENTED", "INFORMATIONAL"
+VERDICTS = (OK, NON_STRICT, FAILED, UNIMPLEMENTED, INFORMATIONAL)
+RUN_FORMAT = "icssim-run/1"
+SUITE_NAME = "icssim ICS2 conformance suite"
+DEFAULT_PRODUCT = "icssim reference client"
+WIRE_KEYS = ("id", "sim_at", "direction", "kind", "verdict", "action", "message_id", "ref_to_message_id",
+             "error_code", "detail", "raw_b64", "payload")
+
+
+def grade(outcome: str, strengths: Sequence[str], *, unimplemented: bool = False) -> str:
+    """The verdict of one scenario from its pytest outcome (passed | failed | skipped) and the strengths of
+    its requirements. A scenario without requirements counts as MUST: an unlabelled check stays strict."""
+    if unimplemented or outcome == "skipped":
+        return UNIMPLEMENTED
+    if strengths and all(s == "MAY" for s in strengths):
+        return INFORMATIONAL
+    if outcome == "passed":
+        return OK
+    if "MUST" in strengths or not strengths:
+        return FAILED
+    return NON_STRICT
+
+
+# What an assertion message points at. XPaths start at an ICS2 message root or a prefixed element
+# (/IE3N99/..., /S12:Envelope/...), so file paths and URLs in a message are not mistaken for one.
+_XPATH = re.compile(r"/(?:IE3[AFNQR]\d{2}|[A-Za-z][\w-]*:[A-Za-z][\w.-]*)(?:/[A-Za-z_][\w.:-]*(?:\[\d+\])?)*"
+                    r"(?:/@[\w:-]+)?")
+_HEADER = re.compile(r"\b(Content-Type|Content-ID|Content-Transfer-Encoding|SOAPAction|MIME-Version|"
+                     r"Authorization|[A-Z][A-Za-z]+(?:-[A-Z][A-Za-z]+)+) header\b|\bheader '?([A-Za-z][\w-]+)")
+_CERT = re.compile(r"\b(notBefore|notAfter|not[ -]yet[ -]valid|expired|revoked|untrusted|keyUsage|"
+                   r"extendedKeyUsage|key usage|wrong-key-usage|subject|issuer|serialNumber|"
+                   r"BinarySecurityToken|X509PKIPathv1|leaf-only)\b")
+
+
+def locate(message: str) -> str | None:
+    """The XPath, header or certificate field an assertion message names ("xpath:/IE3N99/...",
+    "header:Content-Type", "certificate:notAfter"), or None."""
+    if found := _XPATH.search(message):
+        return f"xpath:{found.group(0)}"
+    if found := _HEADER.search(message):
+        return f"header:{found.group(1) or found.group(2)}"
+    if found := _CERT.search(message):
+        return f"certificate:{found.group(1)}"
+    return None
+
+
+def failure(message: str, step: tuple[str, str] | None) -> dict[str, Any]:
+    message = message.strip()[:4000]
+    return {"message": message, "step": step[1] if step else None, "keyword": step[0] if step else None,
+            "where": locate(message)}
+
+
+# -- journal window -----------------------------------------------------------------------------------------
+Fetch = Callable[[int, int, bool], list[dict[str, Any]]]  # (since_id, limit, raw) -> entries in id order
+
+
+@dataclass
+class JournalWindow:
+    """Finds the journal entries written since a mark. A scene reset wipes the journal and ids may start
+    again from 1, so a mark is (id, real_at) of the newest entry: if that entry is gone or changed at the
+    end, the journal was reset inside the scenario (its Background does so) and every entry counts."""
+
+    fetch: Fetch
+    page: int = 500
+    last: tuple[int, float] = (0, 0.0)
+
+    def _still_there(self, mark: tuple[int, float]) -> bool:
+        if mark[0] == 0:
+            return True
+        probe = self.fetch(mark[0] - 1, 1, False)
+        return bool(probe) and probe[0].get("id") == mark[0] and probe[0].get("real_at") == mark[1]
+
+    def _read(self, since: int, raw: bool) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = []
+        while True:
+            batch = self.fetch(since, self.page, raw)
+            entries += batch
+            if len(batch) < self.page:
+                return entries
+            since = int(batch[-1]["id"])
+
+    def mark(self) -> tuple[int, float]:
+        start = self.last if self._still_there(self.last) else (0, 0.0)
+        newer = self._read(start[0], False)
+        self.last = (int(newer[-1]["id"]), float(newer[-1]["real_at"])) if newer else start
+        return self.last
+
+    def since(self, mark: tuple[int, float]) -> list[dict[str, Any]]:
+        entries = self._read(mark[0] if self._still_there(mark) else 0, True)
+        if entries:
+            self.last = (int(entries[-1]["id"]), float(entries[-1]["real_at"]))
+        # the agreed keys first (None where the journal has no value), then whatever else it returns
+        return [{**{k: e.get(k) for k in WIRE_KEYS}, **{k: v for k, v in e.items() if k != "real_at"}}
+                for e in entries]
+
+
+# -- scenario records ---------------------------------------------------------------------------------------
+@dataclass
+class ScenarioRecord:
+    info: ScenarioInfo
+    catalogue: Catalogue
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    outcome: str = "not-run"
+    failure: dict[str, Any] | None = None
+    first_failure: dict[str, Any] | None = None
+    retried: bool = False
+    duration_s: float = 0.0
+    wire: list[dict[str, Any]] = field(default_factory=list)
+    wire_error: str | None = None
+    missing: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.steps:
+            self.reset_steps()
+
+    def reset_steps(self) -> None:
+        self.steps = [{"keyword": k, "text": t, "status": "skipped", "duration_s": 0.0, "line": n}
+                      for k, t, n in self.info.steps]
+
+    @property
+    def strengths(self) -> list[str]:
+        return [self.catalogue[r].strength for r in self.info.requirements]
+
+    @property
+    def verdict(self) -> str:
+        return grade(self.outcome, self.strengths, unimplemented=bool(self.missing))
+
+    def as_json(self) -> dict[str, Any]:
+        info = self.info
+        data: dict[str, Any] = {
+            "id": info.id, "feature": info.feature, "file": info.file, "line": info.line, "name": info.name,
+            "tags": list(info.tags), "releases": list(info.releases),
+            "requirements": [self.catalogue[r].as_json() for r in info.requirements],
+            "verdict": self.verdict, "outcome": self.outcome, "retried": self.retried,
+            "duration_s": round(self.duration_s, 3), "needs": list(self.needs),
+            "steps": self.steps, "failure": self.failure if self.verdict != OK else None, "wire": self.wire,
+        }
+        if self.retried:
+            data["first_failure"] = self.first_failure
+        if self.missing:
+            data["unimplemented_because"] = f"needs {', '.join(self.missing)}, declared unsupported"
+        if self.wire_error:
+            data["wire_error"] = self.wire_error
+        return data
+
+
+# -- the run record -----------------------------------------------------------------------------------------
+def suite_json(catalogue: Catalogue) -> dict[str, Any]:
+    return {"name": SUITE_NAME, "version": package_version(), "features_sha256": features_sha256(),
+            "requirements_sha256": catalogue.sha256}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def run_record(records: Sequence[ScenarioRecord], spec: RunSpec, catalogue: Catalogue, *, started: str,
+               finished: str, complete: bool = True) -> dict[str, Any]:
+    scenarios = [r.as_json() for r in records]
+    return {
+        "format": RUN_FORMAT, "suite": suite_json(catalogue),
+        "product": {"name": spec.product or DEFAULT_PRODUCT, "version": spec.product_version or package_version()},
+        "driver": spec.driver, "started": started, "finished": finished,
+        "selection": spec.selection_json(), "capabilities": {"unsupported": list(spec.unsupported),
+                                                             "file": spec.capabilities_file},
+        "summary": {v: sum(1 for s in scenarios if s["verdict"] == v) for v in VERDICTS},
+        "complete": complete, "scenarios": scenarios,
+    }
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)  # a reader never sees half a record
+
+
+# -- the pytest plugin --------------------------------------------------------------------------------------
+def _template_of(item: pytest.Item) -> ScenarioTemplate | None:
+    function = getattr(item, "obj", None)
+    try:
+        found = scenario_wrapper_template_registry.get(function) if function is not None else None
+    except TypeError:  # not weak-referenceable: not a scenario function
+        return None
+    return found if found is not None else getattr(function, "__scenario__", None)  # pytest-bdd < 8
+
+
+def _report_message(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):  # a skip: (path, line, reason)
+        return str(longrepr[2])
+    if (crash := getattr(longrepr, "reprcrash", None)) is not None:
+        return str(crash.message)
+    return (str(longrepr or "").strip().splitlines() or [report.outcome])[-1]
+
+
+class GradingPlugin:
+    """Applies the run spec to what pytest collected, records each scenario's steps (pytest-bdd hooks),
+    retries @timing scenarios once, prints "[n/m] name ... VERDICT (x.xs)" and writes the run record."""
+
+    def __init__(self, config: pytest.Config, spec: RunSpec, catalogue: Catalogue, *,
+                 record_path: Path | None = None, journal: JournalWindow | None = None) -> None:
+        self.config, self.spec, self.catalogue = config, spec, catalogue
+        self.record_path, self.journal = record_path, journal
+        self.records: dict[str, ScenarioRecord] = {}  # scenario id -> record, in collection order
+        self.running: dict[str, ScenarioRecord] = {}  # node id -> record of the scenarios that run
+        self.current: ScenarioRecord | None = None
+        self.started = now_iso()
+        self.done = 0
+        self._positions: dict[int, int] = {}
+        self._step_started = 0.0
+
+    def write_line(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        (reporter.write_line if reporter is not None else print)(line)
+
+    # -- collection: selection and capabilities ---------------------------------------------------------
+    @pytest.hookimpl(trylast=True)  # after -k / -m deselection: grade what pytest would run
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        infos: dict[str, ScenarioInfo] = {}
+        ids: dict[str, str] = {}
+        for item in items:
+            template = _template_of(item)
+            if template is None:
+                continue
+            callspec = getattr(item, "callspec", None)
+            info = scenario_info(template, callspec.params.get("_pytest_bdd_example") if callspec else None)
+            if info.id in infos:
+                raise pytest.UsageError(f"two scenarios have the id {info.id}; rename one")
+            infos[info.id], ids[item.nodeid] = info, info.id
+        unknown = sorted({r for info in infos.values() for r in info.requirements if r not in self.catalogue})
+        if unknown:
+            raise pytest.UsageError(f"@req tags missing from {self.catalogue.path}: {unknown}")
+        try:
+            planned = {p.scenario.id: p for p in plan(list(infos.values()), self.spec, self.catalogue, strict=False)}
+        except SelectionError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        self.records = {sid: ScenarioRecord(p.scenario, self.catalogue, missing=p.missing, needs=p.needs)
+                        for sid, p in planned.items()}
+        keep, dropped = [], []
+        for item in items:
+            sid = ids.get(item.nodeid)
+            if sid is None or (sid in planned and planned[sid].runs):
+                keep.append(item)
+                if sid is not None:
+                    self.running[item.nodeid] = self.records[sid]
+            else:
+                dropped.append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = keep
+        for record in self.records.values():
+            if record.missing:
+                self.write_line(f"[-] {record.info.name} ... UNIMPLEMENTED (needs {', '.join(record.missing)})")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
+        """Graded scenarios print their own progress line: no letter (pytest's dots) while running, the usual
+        word for the short summary."""
+        if report.nodeid not in self.running:
+            return None
+        if report.when == "call":
+            return report.outcome, "", report.outcome.upper()
+        category = "error" if report.failed else "skipped" if report.skipped else ""
+        return category, "", category.upper()
+
+    # -- running: one scenario, retried once when @timing ---------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        record = self.running.get(item.nodeid)
+        if record is None:
+            return None
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        item.user_properties.extend(("requirement", r) for r in record.info.requirements)
+        mark = self._begin(record)
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        if "timing" in record.info.tags and any(r.failed for r in reports):
+            # Timing-sensitive (background ticker): one more attempt, recorded, never silent.
+            record.retried, record.first_failure = True, record.failure or failure(_report_message(
+                next(r for r in reports if r.failed)), None)
+            item.user_properties.append(("retried", "true"))
+            mark = self._begin(record)
+            reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        for report in reports:
+            item.ihook.pytest_runtest_logreport(report=report)
+        self._finish(record, reports, mark)
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+
+    def _begin(self, record: ScenarioRecord) -> tuple[int, float] | None:
+        record.reset_steps()
+        record.failure, record.outcome, record.wire, record.wire_error = None, "not-run", [], None
+        self.current, self._positions = record, {}
+        if self.journal is None:
+            return None
+        try:
+            return self.journal.mark()
+        except (OSError, ControlError) as exc:
+            record.wire_error = f"journal not readable at the start: {exc}"
+            return None
+
+    def _finish(self, record: ScenarioRecord, reports: Sequence[pytest.TestReport],
+                mark: tuple[int, float] | None) -> None:
+        record.duration_s = sum(r.duration for r in reports)
+        failed = [r for r in reports if r.failed]
+        record.outcome = "failed" if failed else "skipped" if any(r.skipped for r in reports) else "passed"
+        if record.outcome != "passed" and record.failure is None:  # a fixture error, a teardown, a skip
+            record.failure = failure(_report_message((failed or [r for r in reports if r.skipped])[0]), None)
+        if self.journal is not None and mark is not None:
+            try:
+                record.wire = self.journal.since(mark)
+            except (OSError, ControlError) as exc:
+                record.wire_error = f"journal not readable at the end: {exc}"
+        self.current = None
+        self.done += 1
+        note = f" ({record.outcome})" if record.verdict == INFORMATIONAL else ""
+        note += " (retried)" if record.retried else ""
+        self.write_line(f"[{self.done}/{len(self.running)}] {record.info.name} ... {record.verdict}{note} "
+                        f"({record.duration_s:.1f}s)")
+
+    # -- steps (pytest-bdd hooks) ------------------------------------------------------------------------------
+    def pytest_bdd_before_scenario(self, scenario: Scenario) -> None:
+        self._positions = {id(step): index for index, step in enumerate(scenario.steps)}
+
+    def pytest_bdd_before_step(self) -> None:
+        self._step_started = time.perf_counter()
+
+    def pytest_bdd_after_step(self, step: Step) -> None:
+        self._step_done(step, "passed")
+
+    def pytest_bdd_step_error(self, step: Step, exception: BaseException) -> None:
+        self._step_done(step, "failed", exception)
+
+    def pytest_bdd_step_func_lookup_error(self, step: Step, exception: BaseException) -> None:
+        self._step_started = time.perf_counter()
+        self._step_done(step, "undefined", exception)
+
+    def _step_done(self, step: Step, status: str, exception: BaseException | None = None) -> None:
+        record, index = self.current, self._positions.get(id(step))
+        if record is None or index is None or index >= len(record.steps):
+            return
+        record.steps[index].update(status=status, duration_s=round(time.perf_counter() - self._step_started, 4))
+        if exception is not None:
+            text = str(exception) if isinstance(exception, AssertionError | pytest.fail.Exception) else (
+                f"{type(exception).__name__}: {exception}")
+            record.failure = failure(text or type(exception).__name__, (step.keyword.strip(), step.name))
+
+    # -- the record ------------------------------------------------------------------------------------------
+    def pytest_sessionfinish(self) -> None:
+        if self.record_path is None:
+            return
+        finished = [r for r in self.records.values() if r.missing or r.outcome != "not-run"]
+        record = run_record(finished, self.spec, self.catalogue, started=self.started, finished=now_iso(),
+                            complete=len(finished) == len(self.records))
+        write_json(self.record_path, record)
