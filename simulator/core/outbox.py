@@ -223,15 +223,7 @@ def expire_undelivered(store: Store, *, now: datetime, redelivery: timedelta, ma
     cond = [outbox.c.state == "sent", outbox.c.attempts >= max_deliveries, outbox.c.last_sent_at <= due]
     if queue is not None:
         cond.append(outbox.c.queue == queue)
-    with store.read() as conn:  # the common case (nothing to expire) takes no write lock
-        if conn.execute(select(outbox.c.id).where(and_(*cond)).limit(1)).first() is None:
-            return 0
-    with store.write() as conn:
-        result = conn.execute(
-            outbox.update().where(and_(*cond))
-            .values(state="undelivered", detail="no valid receipt after the last delivery attempt")
-        )
-    return int(result.rowcount or 0)
+    return _mark_undelivered(store, cond, "no valid receipt after the last delivery attempt")
 
 
 def expire_attempts(store: Store, queue_prefix: str, *, now: datetime, max_attempts: int) -> int:
@@ -239,14 +231,16 @@ def expire_attempts(store: Store, queue_prefix: str, *, now: datetime, max_attem
     mid-attempt) become undelivered once that attempt's deadline (`next_attempt_at`) has passed."""
     cond = [*_prefix_range(queue_prefix), outbox.c.state == "sent",
             outbox.c.attempts >= max_attempts, outbox.c.next_attempt_at <= iso(now)]
+    return _mark_undelivered(store, cond, "no outcome was recorded for the last delivery attempt")
+
+
+def _mark_undelivered(store: Store, cond: list[Any], detail: str) -> int:
+    """Reception awareness gave up on the messages matching `cond`: undelivered, with the reason."""
     with store.read() as conn:  # the common case (nothing to expire) takes no write lock
         if conn.execute(select(outbox.c.id).where(and_(*cond)).limit(1)).first() is None:
             return 0
     with store.write() as conn:
-        result = conn.execute(
-            outbox.update().where(and_(*cond))
-            .values(state="undelivered", detail="no outcome was recorded for the last delivery attempt")
-        )
+        result = conn.execute(outbox.update().where(and_(*cond)).values(state="undelivered", detail=detail))
     return int(result.rowcount or 0)
 
 

@@ -8,7 +8,6 @@ advances; the clock only moves forward.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -20,13 +19,6 @@ from simulator.core.store import Store, sim_state
 START = "2025-03-01T12:00:00Z"
 START_AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'clock.db'}")
-    store.create_schema()
-    yield store
-    store.dispose()
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ SQLAlchemy.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, select
@@ -22,13 +20,6 @@ from simulator.core.store import Store, sim_state
 
 AT = "2025-03-01T12:00:00.000Z"
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'journal.db'}")
-    store.create_schema()
-    yield store
-    store.dispose()
 
 
 def _entry(**fields: object) -> JournalEntry:

@@ -9,11 +9,7 @@ envelope is packed (signed) once, on first delivery; concurrent pulls never get 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from simulator.core import outbox
 from simulator.core.outbox import OutboxMessage
@@ -37,13 +33,6 @@ class CountingPacker:
             n = len(self.calls)
         return "multipart/related; type=test", f"envelope {message.message_id} #{n}".encode(), [f"ref-{n}"]
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'outbox.db'}")
-    store.create_schema()
-    yield store
-    store.dispose()
 
 
 def _put(store: Store, message_id: str, *, priority: str = "B", queue: str = QUEUE,

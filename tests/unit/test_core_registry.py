@@ -9,7 +9,6 @@ simulator's trust anchors, CRL and sealing key are loaded once from the test PKI
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,6 @@ T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 EORI = "BE0123456789"
 OTHER = "NL123456789"
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'registry.db'}")
-    store.create_schema()
-    yield store
-    store.dispose()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ change, is replaced when scheduled again under the same name, and follows the de
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,14 +18,6 @@ import pytest
 from simulator.core.lifecycle import Lifecycle, Machine, TransitionRefused, UnknownEvent, UnknownInstance
 from simulator.core.store import Store
 from tests.unit.test_core_lifecycle import GUARDS, MS, PARCEL, T0
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'schedule.db'}")
-    store.create_schema()
-    yield store
-    store.dispose()
 
 
 @pytest.fixture

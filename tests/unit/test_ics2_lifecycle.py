@@ -10,10 +10,8 @@ sequence); IE3N06 -> IE3R04 or IE3N07 ENS in incorrect state.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Connection
@@ -27,13 +25,6 @@ MS = timedelta(milliseconds=1)
 MRN = "25DE0000000000001T"
 DECLARANT, REPRESENTATIVE, STRANGER = "DE123456789012345", "NL000000001", "FR999999999"
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'ens.db'}")
-    store.create_schema()
-    yield store
-    store.dispose()
 
 
 @pytest.fixture

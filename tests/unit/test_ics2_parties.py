@@ -35,13 +35,6 @@ TOKEN = "parties-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'parties.db'}")
-    store.create_schema()
-    yield store
-    store.dispose()
-
 
 @pytest.fixture
 def profiles(store: Store) -> PartyProfiles:

@@ -66,13 +66,6 @@ def _find(store: Store, message_id: str) -> OutboxMessage:
     return found
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'push.db'}")
-    store.create_schema()
-    yield store
-    store.dispose()
-
 
 # -- claim order and timing ---------------------------------------------------------------------------
 def test_claim_due_gives_priority_class_then_fifo_across_push_queues_only(store: Store) -> None:

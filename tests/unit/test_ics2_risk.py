@@ -11,9 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,13 +39,6 @@ MRN = "25BEA0000000000011"
 OTHER_MRN = "25BEA0000000000029"
 EORI = "BE0123456789"
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'risk.db'}")
-    store.create_schema()
-    yield store
-    store.dispose()
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ else its pull MPC (ICD §4.3.3). simulator/ics2/routing.py, data/routing.json.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -34,13 +32,6 @@ RULE_A = ("IE3R01", "IE3N99", "IE3N01", "IE3N10", "IE3R07", "IE3R04", "IE3N07", 
 RULE_B = ("IE3Q01", "IE3Q02", "IE3Q03", "IE3N03", "IE3N08", "IE3N09", "IE3N02")
 RULE_C = ("IE3N04", "IE3N05", "IE3N11")
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'routing.db'}")
-    store.create_schema()
-    yield store
-    store.dispose()
 
 
 @pytest.fixture
