@@ -264,10 +264,10 @@ class Ics2Client:
                 return [f"the sealing path has a certificate outside its validity: "
                         f"{cert.subject.rfc4514_string()}"]
         for cert, issuer in itertools.pairwise(chain):
-            if not _issued_by(cert, issuer):
+            if not issued_by(cert, issuer):
                 return [f"broken sealing path at {cert.subject.rfc4514_string()}"]
         top = chain[-1]
-        if any(top == root or _issued_by(top, root) for root in self._roots):
+        if any(top == root or issued_by(top, root) for root in self._roots):
             return []
         return [f"the answer is sealed by an untrusted certificate ({top.subject.rfc4514_string()})"]
 
@@ -331,7 +331,8 @@ class Ics2Client:
         return received
 
 
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Is `cert` signed by `issuer`'s key (one link of a chain)?"""
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):

@@ -37,10 +37,10 @@ from socket import socket
 from typing import Any, Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from scenarios.client.ics2 import issued_by
 from simulator.codecs.as4 import constants as as4c
 from simulator.codecs.as4.errors import EbmsError
 from simulator.codecs.as4.message import unpack
@@ -236,20 +236,12 @@ class PushReceiver:
             if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
                 return f"certificate outside its validity: {cert.subject.rfc4514_string()}"
         for cert, issuer in itertools.pairwise(signature.chain):
-            if not _issued_by(cert, issuer):
+            if not issued_by(cert, issuer):
                 return f"broken sealing path at {cert.subject.rfc4514_string()}"
         top = signature.chain[-1]
-        if any(top == root or _issued_by(top, root) for root in self._roots):
+        if any(top == root or issued_by(top, root) for root in self._roots):
             return None
         return f"sealed by an untrusted certificate ({top.subject.rfc4514_string()})"
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):
-        return False
-    return True
 
 
 class _TlsServer(ThreadingHTTPServer):
