@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -35,7 +35,7 @@ from simulator.core.faults import FaultBook
 from simulator.core.journal import JournalEntry
 from simulator.core.lifecycle import Lifecycle, Transition
 from simulator.ics2.catalogue import entry as catalogue_entry
-from simulator.ics2.linking import Part, completeness
+from simulator.ics2.linking import Completeness, Part, completeness
 from simulator.ics2.models import ens, referrals
 from simulator.ics2.notices import NoticeFacts, build_notice
 from simulator.ics2.parties import PartyProfiles
@@ -74,6 +74,11 @@ class EnsView:
     echo: ReplyParties
     carrier: str | None
     parts: tuple[Part, ...]
+
+    @cached_property
+    def completeness(self) -> Completeness:
+        """What the ENS still awaits (IE3N02 / IE3N11 need it), judged once per view."""
+        return completeness(self.parts)
 
 
 _PARTS = Prepared(
@@ -176,7 +181,7 @@ class Effects:
         elif item["to"] == "carrier":
             recipients = [view.carrier] if view.carrier and view.carrier not in _ids(view.filer) else []
         else:  # missing_filers
-            recipients = list(completeness(view.parts).parties_not_filed)
+            recipients = list(view.completeness.parties_not_filed)
         if item.get("requested") and action not in self._profiles.get(conn, view.filer).wants:
             return []
         if item.get("copy"):
@@ -187,9 +192,9 @@ class Effects:
         if not recipients:
             return []
         if action == "IE3N02":
-            details.setdefault("parties_not_filed", list(completeness(view.parts).parties_not_filed))
+            details.setdefault("parties_not_filed", list(view.completeness.parties_not_filed))
         if action == "IE3N11":
-            missing = completeness(view.parts).missing_houses
+            missing = view.completeness.missing_houses
             details.setdefault("consignments", [{"number": n, "type": "N741"} for n in missing])
         if action == "IE3R01":  # the carrier's copy echoes the registration of the filing just made
             details.setdefault("lrn", step.context.get("lrn"))

@@ -35,7 +35,7 @@ from simulator.ics2.filings import Assessment, FilingDesk, _Reply
 from simulator.ics2.models import ens
 from simulator.ics2.notices import NoticeFacts, build_notice
 from simulator.ics2.pmode import party_eori
-from simulator.ics2.replies import build_ie3n01, build_ie3n10, build_ie3n99, build_ie3r07
+from simulator.ics2.replies import build_ie3n01, build_ie3n10, build_ie3n99, build_ie3r07, find_text
 from simulator.ics2.validation import FunctionalError
 
 CONSULTATION_WINDOW = timedelta(days=30)  # domain/ics2.md: notifications of the last 30 days
@@ -101,7 +101,7 @@ class EnsRequests:
                 now: datetime) -> list[Outgoing]:
         event, referral_kind = _ANSWERS[kind]
         message = "IE3R02" if kind == "rfi-answer" else "IE3R03"
-        reference = _text(root, "referralRequestReference")
+        reference = find_text(root, "referralRequestReference")
         expected = open_referral(conn, entity, referral_kind)
         problem = None
         if expected is not None and reference != expected[0]:
@@ -124,9 +124,9 @@ class EnsRequests:
         refused: list[dict[str, Any]] = []
         steps = []
         for entry in root.iterfind("entrySummaryDeclaration"):
-            mrn, document = _text(entry, "MRN"), _text(entry, "transportDocument/documentNumber")
+            mrn, document = find_text(entry, "MRN"), find_text(entry, "transportDocument/documentNumber")
             reference: dict[str, Any] = ({"mrn": mrn} if mrn else
-                                         {"document": (document, _text(entry, "transportDocument/type") or "N741")})
+                                         {"document": (document, find_text(entry, "transportDocument/type") or "N741")})
             entity, all_goods = self._resolve(conn, mrn, document)
             if entity is None:
                 refused.append({**reference, "reason": "no ENS is registered under this reference"})
@@ -178,9 +178,9 @@ class EnsRequests:
     # -- consultation --------------------------------------------------------------------------------
     def _consultation(self, conn: Connection, root: etree._Element, reply_to: _Reply, sender: str,
                       now: datetime) -> list[Outgoing]:
-        mrn = _text(root, "MRN")
-        master = _text(root, "transportDocumentMasterLevel/documentNumber")
-        house = _text(root, "transportDocumentHouseLevel/documentNumber")
+        mrn = find_text(root, "MRN")
+        master = find_text(root, "transportDocumentMasterLevel/documentNumber")
+        house = find_text(root, "transportDocumentHouseLevel/documentNumber")
         query = select(ens.c.mrn, ens.c.lrn, ens.c.message_type, ens.c.filed_at, ens.c.entity, ens.c.sender,
                        ens.c.role).where(ens.c.state == "registered")
         subject: dict[str, Any]
@@ -188,11 +188,11 @@ class EnsRequests:
             query, subject = query.where(ens.c.mrn == mrn), {"mrn": mrn}
         elif master:
             query = query.where((ens.c.master_document == master) & ens.c.role.in_(MASTER_ROLES))
-            subject = {"master_document": (master, _text(root, "transportDocumentMasterLevel/type") or "N741")}
+            subject = {"master_document": (master, find_text(root, "transportDocumentMasterLevel/type") or "N741")}
         else:
             assert house is not None  # the schema requires one of the three
             query = query.where(ens.c.houses.like(f'%"{_like(house)}"%', escape="\\") & ens.c.role.in_(HOUSE_ROLES))
-            subject = {"house_document": (house, _text(root, "transportDocumentHouseLevel/type") or "N741")}
+            subject = {"house_document": (house, find_text(root, "transportDocumentHouseLevel/type") or "N741")}
         own = party_eori(sender) or sender
         rows = [r for r in conn.execute(query.order_by(ens.c.id)).all() if (party_eori(r[5]) or r[5]) == own]
         states = {}
@@ -202,7 +202,7 @@ class EnsRequests:
         filings = [{"mrn": r[0], "lrn": r[1], "message_type": r[2], "state": states[r[0]],
                     "registered_at": parse_instant(r[3])} for r in rows]
         notifications = self._notifications(conn, sorted({str(r[c]) for r in rows for c in (0, 4)}), sender, now) \
-            if _text(root, "notificationsRequested") != "0" else []
+            if find_text(root, "notificationsRequested") != "0" else []
         payload = build_notice("IE3R08", NoticeFacts(mrn=mrn, at=now, parties=None),
                                {"subject": subject, "filings": filings, "notifications": notifications})
         return [reply_to.reply("IE3R08", payload, mrn, mrn)]
@@ -224,9 +224,3 @@ def _houses(text: str | None) -> set[str]:
 def _like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace('"', '\\"')
 
-
-def _text(root: etree._Element, path: str) -> str | None:
-    element = root.find(path)
-    if element is None or element.text is None:
-        return None
-    return element.text.strip() or None

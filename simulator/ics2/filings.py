@@ -27,12 +27,19 @@ from simulator.core.fastsql import Prepared
 from simulator.core.lifecycle import Lifecycle, Transition
 from simulator.ics2.catalogue import CatalogueEntry
 from simulator.ics2.effects import Effects, Outgoing, echo_to_json, load_ens
-from simulator.ics2.linking import LinkFacts, Part, completeness, conflict, houses_json, link_facts
+from simulator.ics2.linking import LinkFacts, completeness, conflict, houses_json, link_facts
 from simulator.ics2.models import ens
 from simulator.ics2.mrn import make_mrn
 from simulator.ics2.parties import PartyProfiles
 from simulator.ics2.pmode import party_eori
-from simulator.ics2.replies import ReplyParties, build_ie3n01, build_ie3n99, build_ie3r01, parties_from_filing
+from simulator.ics2.replies import (
+    ReplyParties,
+    build_ie3n01,
+    build_ie3n99,
+    build_ie3r01,
+    find_text,
+    parties_from_filing,
+)
 from simulator.ics2.rules import check_rules
 from simulator.ics2.validation import FunctionalError, SchemaSet
 
@@ -92,7 +99,7 @@ class FilingDesk:
         except XmlRefused as exc:
             return Assessment(entry.message_id, None, None,
                               [FunctionalError("12", "/", f"payload refused: {exc}", None)], kind=entry.kind)
-        lrn, declarant = _text(root, "LRN"), _text(root, "declarant/identificationNumber")
+        lrn, declarant = find_text(root, "LRN"), find_text(root, "declarant/identificationNumber")
         local = etree.QName(root).localname
         if local != entry.message_id:
             # The AS4 Action names the message; the payload root must be that message (ICD §4.2.2.3).
@@ -106,9 +113,9 @@ class FilingDesk:
             errors = check_rules(root, "IE3F" + entry.message_id[4:])
         filing_like = entry.kind in ("filing", "amendment")
         return Assessment(entry.message_id, lrn, declarant, list(errors),
-                          circumstance=_text(root, "specificCircumstanceIndicator"),
+                          circumstance=find_text(root, "specificCircumstanceIndicator"),
                           parties=parties_from_filing(root) if filing_like else None, kind=entry.kind,
-                          mrn=_text(root, "MRN"), root=None if errors else root,
+                          mrn=find_text(root, "MRN"), root=None if errors else root,
                           link=link_facts(root, entry.message_id) if filing_like and not errors else None)
 
     # -- filings -------------------------------------------------------------------------------------
@@ -231,15 +238,3 @@ class _Reply:
         """The one functional reply: back to the sender's channel (ICD §3.3.2.3), RefToMessageId = the filing."""
         return Outgoing(action, payload, self.sender, self.sender, correlation, mrn, self.agreement,
                         basis=f"{self.sender}|{self.message_id}", initial_reply=True, ref_to_message_id=self.message_id)
-
-
-def parts_of(conn: Connection, entity: str) -> tuple[Part, ...]:
-    view = load_ens(conn, entity)
-    return view.parts if view else ()
-
-
-def _text(root: etree._Element, path: str) -> str | None:
-    element = root.find(path)
-    if element is None or element.text is None:
-        return None
-    return element.text.strip() or None

@@ -28,6 +28,8 @@ from typing import Any
 
 from lxml import etree
 
+from simulator.ics2.replies import find_text
+
 MASTER_LEVEL = frozenset({"master", "straight"})
 HOUSE_LEVEL = frozenset({"house", "consignee-house"})
 
@@ -71,11 +73,11 @@ def link_facts(root: etree._Element, message_type: str, rules: LinkingRules | No
     paths = rules.paths
     houses: dict[str, str | None] = {}
     for house in root.iterfind(paths["house"]):
-        number = _text(house, paths["house_document"])
+        number = find_text(house, paths["house_document"])
         if number is not None:
-            houses[number] = _text(house, paths["house_filer"])
-    return LinkFacts(message_type, rules.role(message_type), _text(root, paths["master_document"]), houses,
-                     _text(root, paths["carrier"]))
+            houses[number] = find_text(house, paths["house_filer"])
+    return LinkFacts(message_type, rules.role(message_type), find_text(root, paths["master_document"]), houses,
+                     find_text(root, paths["carrier"]))
 
 
 @dataclass(frozen=True)
@@ -151,9 +153,3 @@ def conflict(parts: Iterable[Part], new: LinkFacts) -> str | None:
 def houses_json(houses: Mapping[str, str | None]) -> str:
     return json.dumps(dict(houses), sort_keys=True, separators=(",", ":"))
 
-
-def _text(element: etree._Element, path: str) -> str | None:
-    found = element.find(path)
-    if found is None or found.text is None:
-        return None
-    return found.text.strip() or None

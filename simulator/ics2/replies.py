@@ -63,7 +63,8 @@ class ReplyParties:
     customs_office_of_first_entry: str | None = None
 
 
-def _find_text(root: etree._Element, path: str) -> str | None:
+def find_text(root: etree._Element, path: str) -> str | None:
+    """The stripped text of the first element at `path`, or None when absent or blank."""
     element = root.find(path)
     if element is None or element.text is None:
         return None
@@ -72,15 +73,15 @@ def _find_text(root: etree._Element, path: str) -> str | None:
 
 def parties_from_filing(root: etree._Element) -> ReplyParties:
     """Extract the echoed parties from a filing payload (tolerant: works on rejected filings too)."""
-    number = _find_text(root, "consignmentMasterLevel/transportDocumentMasterLevel/documentNumber")
-    doc_type = _find_text(root, "consignmentMasterLevel/transportDocumentMasterLevel/type")
+    number = find_text(root, "consignmentMasterLevel/transportDocumentMasterLevel/documentNumber")
+    doc_type = find_text(root, "consignmentMasterLevel/transportDocumentMasterLevel/type")
     return ReplyParties(
-        addressed_member_state=_find_text(root, "addressedMemberState/country"),
-        representative_id=_find_text(root, "representative/identificationNumber"),
+        addressed_member_state=find_text(root, "addressedMemberState/country"),
+        representative_id=find_text(root, "representative/identificationNumber"),
         transport_document=(number, doc_type) if number and doc_type else None,
-        carrier_id=_find_text(root, "carrier/identificationNumber"),
-        declarant_id=_find_text(root, "declarant/identificationNumber"),
-        customs_office_of_first_entry=_find_text(root, "customsOfficeOfFirstEntry/referenceNumber"),
+        carrier_id=find_text(root, "carrier/identificationNumber"),
+        declarant_id=find_text(root, "declarant/identificationNumber"),
+        customs_office_of_first_entry=find_text(root, "customsOfficeOfFirstEntry/referenceNumber"),
     )
 
 
