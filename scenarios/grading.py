@@ -30,6 +30,7 @@ from pytest_bdd.scenario import scenario_wrapper_template_registry
 
 from scenarios.requirements import Catalogue
 from scenarios.selection import (
+    REFERENCE_CLIENT,
     RunSpec,
     ScenarioInfo,
     SelectionError,
@@ -61,6 +62,15 @@ def grade(outcome: str, strengths: Sequence[str], *, unimplemented: bool = False
     if "MUST" in strengths or not strengths:
         return FAILED
     return NON_STRICT
+
+
+def unimplemented_because(missing: Sequence[str]) -> str:
+    """Why a scenario was not run: capabilities the SUT declared unsupported, or the reference client."""
+    declared = [name for name in missing if name != REFERENCE_CLIENT]
+    why = [f"needs {', '.join(declared)}, declared unsupported"] if declared else []
+    if REFERENCE_CLIENT in missing:
+        why.append("needs the reference client's injected client faults, which no package can be asked for")
+    return "; ".join(why)
 
 
 # What an assertion message points at. XPaths start at an ICS2 message root or a prefixed element
@@ -151,6 +161,7 @@ class ScenarioRecord:
     wire_error: str | None = None
     missing: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()
+    driver_log: list[dict[str, Any]] = field(default_factory=list)  # exchanges with a contract driver
 
     def __post_init__(self) -> None:
         if not self.steps:
@@ -181,9 +192,11 @@ class ScenarioRecord:
         if self.retried:
             data["first_failure"] = self.first_failure
         if self.missing:
-            data["unimplemented_because"] = f"needs {', '.join(self.missing)}, declared unsupported"
+            data["unimplemented_because"] = unimplemented_because(self.missing)
         if self.wire_error:
             data["wire_error"] = self.wire_error
+        if self.driver_log:
+            data["driver_log"] = self.driver_log
         return data
 
 
@@ -294,7 +307,7 @@ class GradingPlugin:
             items[:] = keep
         for record in self.records.values():
             if record.missing:
-                self.write_line(f"[-] {record.info.name} ... UNIMPLEMENTED (needs {', '.join(record.missing)})")
+                self.write_line(f"[-] {record.info.name} ... UNIMPLEMENTED ({unimplemented_because(record.missing)})")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_report_teststatus(self, report: pytest.TestReport) -> tuple[str, str, str] | None:
@@ -333,6 +346,7 @@ class GradingPlugin:
     def _begin(self, record: ScenarioRecord) -> tuple[int, float] | None:
         record.reset_steps()
         record.failure, record.outcome, record.wire, record.wire_error = None, "not-run", [], None
+        record.driver_log = []
         self.current, self._positions = record, {}
         if self.journal is None:
             return None
@@ -360,6 +374,11 @@ class GradingPlugin:
         note += " (retried)" if record.retried else ""
         self.write_line(f"[{self.done}/{len(self.running)}] {record.info.name} ... {record.verdict}{note} "
                         f"({record.duration_s:.1f}s)")
+
+    def attach_driver_log(self, exchanges: Sequence[dict[str, Any]]) -> None:
+        """The requests and answers of the scenario's driver (and a command's stderr), as evidence."""
+        if self.current is not None:
+            self.current.driver_log.extend(exchanges)
 
     # -- steps (pytest-bdd hooks) ------------------------------------------------------------------------------
     def pytest_bdd_before_scenario(self, scenario: Scenario) -> None:

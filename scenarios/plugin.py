@@ -10,20 +10,27 @@ whose manifest names the trader identities. It registers the grading plugin (sce
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from scenarios.drivers.contract import Driver
+from scenarios.drivers.contract_sut import ContractSut, RecordingDriver
+from scenarios.drivers.observed import SystemUnderTest
 from scenarios.drivers.reference import ReferenceDriver
+from scenarios.drivers.reference_sut import ReferenceSut
 from scenarios.grading import GradingPlugin, JournalWindow
 from scenarios.pki import PkiFiles
 from scenarios.requirements import CatalogueError, load_catalogue
-from scenarios.selection import RunSpec, SelectionError, load_spec
+from scenarios.selection import DRIVERS, RunSpec, SelectionError, load_spec
 from scenarios.simctl import SimControl
 from scenarios.steps.scene import Scene
 
-pytest_plugins = ["scenarios.steps.ics2_steps", "scenarios.steps.ics2_lifecycle_steps",
+DEFAULT_TIMEOUT = {"command": 60.0, "http": 60.0, "manual": 600.0}  # seconds per action; a person is slower
+
+pytest_plugins = ["scenarios.steps.ics2_inbox", "scenarios.steps.ics2_steps", "scenarios.steps.ics2_lifecycle_steps",
                   "scenarios.steps.ics2_flow_steps", "scenarios.steps.ics2_risk_steps",
                   "scenarios.steps.ics2_fault_steps", "scenarios.steps.ics2_reaction_steps"]
 
@@ -34,8 +41,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--icssim-token", default=os.environ.get("ICSSIM_CONTROL_TOKEN"))
     group.addoption("--icssim-trader-url", default=os.environ.get("ICSSIM_TRADER_URL"))
     group.addoption("--icssim-pki-dir", default=os.environ.get("ICSSIM_PKI_DIR"))
-    group.addoption("--icssim-driver", default=os.environ.get("ICSSIM_DRIVER", "reference"),
-                    choices=("reference",))
+    group.addoption("--icssim-driver", default=os.environ.get("ICSSIM_DRIVER", "reference"), choices=DRIVERS,
+                    help="how the system under test is driven (docs/driver-contract.md)")
+    group.addoption("--icssim-driver-command", default=os.environ.get("ICSSIM_DRIVER_COMMAND"),
+                    help="command driver: the vendor's adapter command line (split like a shell does)")
+    group.addoption("--icssim-driver-url", default=os.environ.get("ICSSIM_DRIVER_URL"),
+                    help="http driver: the base URL of the vendor's controller")
+    group.addoption("--icssim-driver-timeout", type=float, default=os.environ.get("ICSSIM_DRIVER_TIMEOUT"),
+                    help="seconds one action may take (default: 60; manual: 600)")
     group.addoption("--icssim-spec", help="run spec (JSON or TOML): selection, capabilities, product")
     group.addoption("--icssim-run-record", help="write the graded run record (run.json) here")
 
@@ -45,6 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{tag}: conformance scenario tag")
     config.addinivalue_line("markers", "req: requirement checked by a scenario")
     config.addinivalue_line("markers", "timing: depends on the simulator's background ticker; retried once")
+    config.addinivalue_line("markers", "reference-client: needs the reference client's injected client faults")
     try:
         catalogue = load_catalogue()
         spec_file = config.getoption("icssim_spec")
@@ -97,11 +111,51 @@ def pki(pytestconfig: pytest.Config) -> PkiFiles:
     return PkiFiles.load(Path(_required(pytestconfig, "icssim_pki_dir")))
 
 
+def contract_driver(config: pytest.Config, sim: SimControl, pki: PkiFiles, state_dir: Path) -> Driver:
+    """The transport ``--icssim-driver`` names, configured from its options."""
+    kind = str(config.getoption("icssim_driver"))
+    timeout = float(config.getoption("icssim_driver_timeout") or DEFAULT_TIMEOUT[kind])
+    if kind == "command":
+        from scenarios.drivers.command import CommandDriver
+
+        # what an adapter needs to know of this run (docs/driver-contract.md, "The command's environment")
+        env = {"ICSSIM_TRADER_URL": _required(config, "icssim_trader_url"), "ICSSIM_PKI_DIR": str(pki.directory),
+               "ICSSIM_DRIVER_STATE_DIR": str(state_dir)}
+        return CommandDriver(shlex.split(_required(config, "icssim_driver_command")), timeout=timeout, env=env)
+    if kind == "http":
+        from scenarios.drivers.http import HttpDriver
+
+        return HttpDriver(_required(config, "icssim_driver_url"), timeout=timeout)
+    from scenarios.drivers.manual import ManualDriver
+
+    parties = {name: files.eori for name, files in pki.traders.items()}
+    return ManualDriver(sim, parties, timeout=timeout, page_url=f"{sim.url.rstrip('/')}/_sim/manual")
+
+
+@pytest.fixture(scope="session")
+def driver_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Scratch space an adapter may keep its state in for the whole run (ICSSIM_DRIVER_STATE_DIR)."""
+    return tmp_path_factory.mktemp("driver-state")
+
+
 @pytest.fixture
-def driver(pytestconfig: pytest.Config, pki: PkiFiles) -> Iterator[ReferenceDriver]:
-    reference = ReferenceDriver(_required(pytestconfig, "icssim_trader_url"), pki)
-    yield reference
-    reference.close()
+def sut(pytestconfig: pytest.Config, sim: SimControl, pki: PkiFiles, driver_state_dir: Path
+        ) -> Iterator[SystemUnderTest]:
+    """The system under test of one scenario: the reference client, or a package behind a contract driver
+    (whose exchanges go into the scenario's record as evidence)."""
+    system: SystemUnderTest
+    kind = str(pytestconfig.getoption("icssim_driver"))
+    recorder: RecordingDriver | None = None
+    if kind == "reference":
+        system = ReferenceSut(ReferenceDriver(_required(pytestconfig, "icssim_trader_url"), pki))
+    else:
+        recorder = RecordingDriver(contract_driver(pytestconfig, sim, pki, driver_state_dir))
+        system = ContractSut(kind, recorder, sim, pki)
+    yield system
+    system.close()
+    grading = pytestconfig.pluginmanager.get_plugin("icssim-grading")
+    if recorder is not None and isinstance(grading, GradingPlugin):
+        grading.attach_driver_log(recorder.exchanges)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from scenarios.pki import PkiFiles
 from scenarios.reports import write_reports
 from scenarios.requirements import Catalogue, CatalogueError, load_catalogue
 from scenarios.selection import (
+    DRIVERS,
     Planned,
     RunSpec,
     SelectionError,
@@ -51,7 +52,15 @@ def add_conformance_parser(sub: Any, common: Callable[[argparse.ArgumentParser],
     common(p)
     p.add_argument("--simulator", help="control URL of a running simulator (default: start one)")
     p.add_argument("--trader-url", dest="trader_url", help="trader URL of that simulator")
-    p.add_argument("--driver", choices=("reference",), help="driver of the system under test (reference)")
+    p.add_argument("--driver", choices=DRIVERS,
+                   help="how the system under test is driven: reference (built-in client, default), command, "
+                        "http or manual (docs/driver-contract.md)")
+    p.add_argument("--driver-command", dest="driver_command", metavar="CMD",
+                   help="command driver: the adapter's command line, run once per action")
+    p.add_argument("--driver-url", dest="driver_url", metavar="URL",
+                   help="http driver: base URL of the vendor's controller (POST <URL>/<action>)")
+    p.add_argument("--driver-timeout", dest="driver_timeout", type=float, metavar="SECONDS",
+                   help="time one action may take (default 60; manual 600)")
     p.add_argument("--reports", type=Path, help="directory for the reports (default: reports)")
     p.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
     many = {"action": "append", "default": None}
@@ -161,7 +170,8 @@ def effective_spec(args: argparse.Namespace) -> RunSpec:
         unsupported=load_capabilities(capabilities) if capabilities else None,
         capabilities_file=str(capabilities.resolve()) if capabilities else None,
         product=getattr(args, "product", None), product_version=getattr(args, "product_version", None),
-        driver=getattr(args, "driver", None), keyword=getattr(args, "keyword", None),
+        driver=getattr(args, "driver", None), driver_command=getattr(args, "driver_command", None),
+        driver_url=getattr(args, "driver_url", None), keyword=getattr(args, "keyword", None),
         reports=str(args.reports) if getattr(args, "reports", None) else None)
 
 
@@ -192,6 +202,10 @@ def run_conformance(args: argparse.Namespace, config: Any) -> int:
     if not planned:
         print("icssim conformance: the selection matches no scenario", file=sys.stderr)
         return 2
+    missing = {"command": ("driver_command", "--driver-command"), "http": ("driver_url", "--driver-url")}
+    if spec.driver in missing and not getattr(spec, missing[spec.driver][0]):
+        print(f"icssim conformance: the {spec.driver} driver needs {missing[spec.driver][1]}", file=sys.stderr)
+        return 2
     if getattr(args, "dry_run", False):
         return _dry_run(planned, catalogue, spec)
     reports = Path(spec.reports or "reports")
@@ -210,6 +224,12 @@ def run_conformance(args: argparse.Namespace, config: Any) -> int:
     ]
     if spec.keyword:
         pytest_args += ["-k", spec.keyword]
+    if spec.driver_command:
+        pytest_args.append(f"--icssim-driver-command={spec.driver_command}")
+    if spec.driver_url:
+        pytest_args.append(f"--icssim-driver-url={spec.driver_url}")
+    if getattr(args, "driver_timeout", None):
+        pytest_args.append(f"--icssim-driver-timeout={args.driver_timeout}")
     local: LocalSimulator | None = None
     try:
         if any(p.runs for p in planned):  # everything UNIMPLEMENTED: nothing needs a simulator

@@ -6,9 +6,10 @@ filters combine with AND across kinds and OR within a kind:
   releases (`--release R1`), tags (`--tag security`), requirement ids (`--requirement ID`), scenario ids
   or glob patterns (`--scenario 'faults:*'`); `--exclude` drops scenario ids/patterns and requirement ids.
 A selected scenario that needs a message id or flow the capability file declares unsupported is not run
-and is graded UNIMPLEMENTED (DESIGN.md "House style"). What a scenario needs: the `needs` of its
-requirements (features/requirements/ics2.json) plus the message ids its own steps name, so that each
-example of an outline needs its own message.
+and is graded UNIMPLEMENTED (DESIGN.md "House style"); so is, through any driver but the reference one, a
+scenario tagged @reference-client (it injects a client fault that no package can be asked for). What a
+scenario needs: the `needs` of its requirements (features/requirements/ics2.json) plus the message ids its
+own steps name, so that each example of an outline needs its own message.
 Unknown releases, tags, ids, patterns or capability names are refused: a typo must not shrink a run.
 """
 
@@ -30,6 +31,10 @@ from pytest_bdd.parser import FeatureParser, ScenarioTemplate
 from scenarios.requirements import RELEASES, REPO, Catalogue
 
 FEATURES = REPO / "features" / "ics2"
+# The tag of scenarios that need the reference client's injected faults (scenarios/drivers/observed.py);
+# through another driver they are UNIMPLEMENTED with that reason.
+REFERENCE_CLIENT = "reference-client"
+DRIVERS = ("reference", "command", "http", "manual")  # docs/driver-contract.md
 SPEC_FORMAT = "icssim-run-spec/1"
 _MESSAGE = re.compile(r"\bIE3[AFNQR]\d{2}\b")
 _RELEASE_TAG = re.compile(r"^R\d+$")
@@ -125,6 +130,8 @@ class RunSpec:
     product: str | None = None
     product_version: str | None = None
     driver: str = "reference"
+    driver_command: str | None = None  # the command driver's adapter command line
+    driver_url: str | None = None  # the http driver's controller URL
     keyword: str | None = None
     reports: str | None = None
 
@@ -143,11 +150,11 @@ class RunSpec:
         return {"format": SPEC_FORMAT, **self.selection_json(),
                 "capabilities": {"unsupported": list(self.unsupported), "file": self.capabilities_file},
                 "product": self.product, "product_version": self.product_version, "driver": self.driver,
-                "reports": self.reports}
+                "driver_command": self.driver_command, "driver_url": self.driver_url, "reports": self.reports}
 
 
 _LIST_KEYS = ("releases", "tags", "requirements", "scenarios", "exclude")
-_TEXT_KEYS = ("product", "product_version", "driver", "keyword", "reports")
+_TEXT_KEYS = ("product", "product_version", "driver", "driver_command", "driver_url", "keyword", "reports")
 _INFO_KEYS = ("format", "suite")  # written for the record, ignored when read back
 
 
@@ -249,7 +256,10 @@ def plan(scenarios: Sequence[ScenarioInfo], spec: RunSpec, catalogue: Catalogue,
         if _matches(info.id, spec.exclude) or set(spec.exclude) & set(info.requirements):
             continue
         needs = scenario_needs(info, catalogue)
-        chosen.append(Planned(info, needs, tuple(n for n in needs if n in unsupported)))
+        missing = tuple(n for n in needs if n in unsupported)
+        if spec.driver != "reference" and REFERENCE_CLIENT in info.tags:
+            missing += (REFERENCE_CLIENT,)  # an injected client fault: nothing a package can be asked for
+        chosen.append(Planned(info, needs, missing))
     return chosen
 
 
@@ -291,7 +301,7 @@ def describe(planned: Sequence[Planned], catalogue: Catalogue) -> list[str]:
     for number, item in enumerate(planned, 1):
         info = item.scenario
         reqs = ", ".join(f"{r} ({catalogue[r].strength})" for r in info.requirements)
-        verdict = "would run" if item.runs else f"UNIMPLEMENTED (needs unsupported {', '.join(item.missing)})"
+        verdict = "would run" if item.runs else f"UNIMPLEMENTED (needs {', '.join(item.missing)})"
         lines.append(f"[{number}/{len(planned)}] {info.id}\n      {info.name}\n      requirements: {reqs}\n"
                      f"      {verdict}")
     return lines

@@ -5,10 +5,11 @@ is one JSON document on stdout, exit status 0 means "handled". Here the vendor's
 the icssim reference client (scenarios.client.ics2.Ics2Client) and the filing builders
 (scenarios.filings); a vendor replaces the ``_do_*`` functions with calls into its own package.
 
-Configuration (environment):
-  ICSSIM_ADAPTER_STATE       directory for the adapter's state (required)
-  ICSSIM_ADAPTER_PKI         test PKI directory with manifest.json, e.g. var/pki (required)
-  ICSSIM_ADAPTER_TRADER_URL  the simulator's trader URL (default https://127.0.0.1:8443)
+Configuration (environment; `icssim conformance --driver command` sets the ICSSIM_* ones of the run):
+  ICSSIM_ADAPTER_STATE       directory for the adapter's state (default: ICSSIM_DRIVER_STATE_DIR)
+  ICSSIM_ADAPTER_PKI         test PKI directory with manifest.json, e.g. var/pki (default: ICSSIM_PKI_DIR)
+  ICSSIM_ADAPTER_TRADER_URL  the simulator's trader URL (default: ICSSIM_TRADER_URL, else
+                             https://127.0.0.1:8443)
   ICSSIM_ADAPTER_PARTY       the party to act as when a request names none (default trader-a)
 
 State (``adapter-state.json`` in the state directory), per party: the LRN counter, the messages pulled
@@ -47,6 +48,7 @@ CONTRACT = "icssim-driver/1"
 # The interface version V1.0 carries the Release 1 messages only; the others go under V2.0.
 RELEASE1 = {"IE3F32", "IE3F43", "IE3F44", "IE3A32", "IE3A43", "IE3A44", "IE3Q04", "IE3R02", "IE3R03"}
 MAX_PULLS = 100  # guards against an MPC that never empties
+DEFAULT_URL = "https://127.0.0.1:8443"
 Json = dict[str, Any]
 
 
@@ -237,6 +239,7 @@ def handle(request: Json, environ: dict[str, str]) -> Json:
     if action not in ACTIONS:
         return {"ok": False, "unsupported": True, "error": f"unknown action {action!r}"}
     pki = PkiFiles.load(Path(environ["ICSSIM_ADAPTER_PKI"]))
+    trader_url = environ.get("ICSSIM_ADAPTER_TRADER_URL") or environ.get("ICSSIM_TRADER_URL") or DEFAULT_URL
     name = request.get("party") or environ.get("ICSSIM_ADAPTER_PARTY", "trader-a")
     with _locked_state(Path(environ["ICSSIM_ADAPTER_STATE"])) as state:
         if action == "reset" and request.get("party") is None:
@@ -245,8 +248,7 @@ def handle(request: Json, environ: dict[str, str]) -> Json:
         trader = _trader(pki, name)
         if trader is None:
             return {"ok": False, "error": f"no party {name!r} in {pki.directory / 'manifest.json'}"}
-        party = Party(trader, pki, environ.get("ICSSIM_ADAPTER_TRADER_URL", "https://127.0.0.1:8443"),
-                      state["parties"].setdefault(trader.name, _fresh()))
+        party = Party(trader, pki, trader_url, state["parties"].setdefault(trader.name, _fresh()))
         try:
             return ACTIONS[action](party, request)
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -257,7 +259,11 @@ def handle(request: Json, environ: dict[str, str]) -> Json:
 
 
 def main() -> int:
-    missing = [name for name in ("ICSSIM_ADAPTER_STATE", "ICSSIM_ADAPTER_PKI") if not os.environ.get(name)]
+    environ = dict(os.environ)
+    fallbacks = (("ICSSIM_ADAPTER_STATE", "ICSSIM_DRIVER_STATE_DIR"), ("ICSSIM_ADAPTER_PKI", "ICSSIM_PKI_DIR"))
+    for name, fallback in fallbacks:
+        environ[name] = environ.get(name) or environ.get(fallback, "")
+    missing = [name for name in ("ICSSIM_ADAPTER_STATE", "ICSSIM_ADAPTER_PKI") if not environ[name]]
     if missing:
         print(f"adapter: set {', '.join(missing)}", file=sys.stderr)
         return 2
@@ -270,7 +276,7 @@ def main() -> int:
         print("adapter: the request is not a JSON object", file=sys.stderr)
         return 2
     print(f"adapter: {request.get('action')} as {request.get('party') or 'the default party'}", file=sys.stderr)
-    response = handle(request, dict(os.environ))
+    response = handle(request, environ)
     json.dump(response, sys.stdout)
     sys.stdout.write("\n")
     return 0

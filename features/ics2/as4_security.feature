@@ -1,4 +1,4 @@
-@ics2 @R1 @security
+@ics2 @R1 @security @reference-client
 Feature: AS4 security faults are refused with the precise ebMS error and no functional reply
   ICD §4.3 (WS-Security, X509PKIPathv1 with the full path, trusted CA) and Table 24 (EBMS:0004 A001:
   the sealing certificate is not registered for the EORI).

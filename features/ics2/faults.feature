@@ -9,6 +9,7 @@ Feature: Injected faults that a trader's software must survive
     Given a fresh simulator scene
     And the trader "trader-a" is registered with its sealing and TLS certificates
 
+  @reference-client
   @req:ICS2-fault-msh-unavailable
   Scenario: During a maintenance window the MSH answers HTTP 503 and stores nothing
     Given the MSH is unavailable for the next 600 seconds
@@ -29,6 +30,7 @@ Feature: Injected faults that a trader's software must survive
     And the trader pulls its MPC
     Then it receives an "IE3R01" that refers to its filing
 
+  @reference-client
   @req:ICS2-fault-duplicate-delivery
   Scenario: A reply delivered twice carries the same MessageId both times
     Given the simulator will deliver the next reply to "trader-a" twice

@@ -1,4 +1,4 @@
-@ics2 @R2
+@ics2 @R2 @reference-client
 Feature: Push delivery to the trader's own AS4 endpoint, with reception awareness
   A trader that chose push gets its messages sent to its access point over mutual TLS; the receipt it
   returns must be signed and cover the Body, else the message counts as not delivered and is retried

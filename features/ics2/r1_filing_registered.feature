@@ -28,6 +28,7 @@ Feature: R1 filings are registered and answered by IE3R01 through pull
     When the trader pulls its MPC
     Then the answer is the ebMS warning "EBMS:0006"
 
+  @reference-client
   @req:ebMS3-duplicate-elimination
   Scenario: A message sent twice with the same MessageId is registered once
     When the trader files a valid "IE3F32"

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from pytest_bdd import given, parsers, then
 
-from scenarios.drivers.reference import ReferenceDriver
+from scenarios.drivers.observed import SystemUnderTest, needs_reference
+from scenarios.drivers.reference_sut import describe_outcome
 from scenarios.simctl import SimControl
-from scenarios.steps.ics2_flow_steps import eori
+from scenarios.steps.ics2_inbox import Inbox
 from scenarios.steps.scene import Scene
 
 
@@ -18,48 +19,50 @@ def msh_unavailable(sim: SimControl, seconds: int) -> None:
 
 
 @given(parsers.parse('the simulator will drop the receipt of the next message from "{trader}"'))
-def drop_receipt(driver: ReferenceDriver, sim: SimControl, trader: str) -> None:
-    sim.add_fault("drop_receipt", party=eori(driver, trader), count=1)
+def drop_receipt(sut: SystemUnderTest, sim: SimControl, trader: str) -> None:
+    sim.add_fault("drop_receipt", party=sut.eori(trader), count=1)
 
 
 @given(parsers.parse('the simulator will hold back the next reply to "{trader}" for {seconds:d} seconds'))
-def delay_reply(driver: ReferenceDriver, sim: SimControl, trader: str, seconds: int) -> None:
-    sim.add_fault("delay_reply", party=eori(driver, trader), seconds=seconds, count=1)
+def delay_reply(sut: SystemUnderTest, sim: SimControl, trader: str, seconds: int) -> None:
+    sim.add_fault("delay_reply", party=sut.eori(trader), seconds=seconds, count=1)
 
 
 @given(parsers.parse('the simulator will deliver the next reply to "{trader}" twice'))
-def duplicate_delivery(driver: ReferenceDriver, sim: SimControl, trader: str) -> None:
-    sim.add_fault("duplicate_delivery", party=eori(driver, trader), count=1)
+def duplicate_delivery(sut: SystemUnderTest, sim: SimControl, trader: str) -> None:
+    sim.add_fault("duplicate_delivery", party=sut.eori(trader), count=1)
 
 
 @then(parsers.parse("the answer is HTTP {status:d} and nothing was stored"))
 def http_status_nothing_stored(sim: SimControl, scene: Scene, status: int) -> None:
-    assert scene.sent is not None
-    assert not scene.sent.receipt and scene.sent.http.status == status, (scene.sent.http.status,
-                                                                         scene.sent.http.body[:200])
-    assert sim.ics2_ens(message_id=scene.sent.message_id) == [], "a message refused with 503 was processed"
+    outcome = scene.sent.outcome if scene.sent is not None else None
+    assert outcome is not None, "this step reads the reference client's own view of the answer"
+    assert not outcome.receipt and outcome.http.status == status, describe_outcome(outcome)
+    assert sim.ics2_ens(message_id=outcome.message_id) == [], f"a message refused with {status} was processed"
 
 
 @then("the answer carries no receipt")
 def no_receipt(scene: Scene) -> None:
-    assert scene.sent is not None
-    assert not scene.sent.receipt and scene.sent.http.status == 504, (scene.sent.http.status, scene.sent.http.body)
+    outcome = scene.sent.outcome if scene.sent is not None else None
+    assert outcome is not None, "this step reads the reference client's own view of the answer"
+    assert not outcome.receipt and outcome.http.status == 504, describe_outcome(outcome)
 
 
 @then("the retry is answered with a signed receipt for the original message")
 def retry_receipt(scene: Scene) -> None:
     assert scene.resent is not None and scene.sent is not None
-    assert scene.resent.receipt, f"the retry got {scene.resent.http.status} {scene.resent.errors}"
+    assert scene.resent.receipt, f"the retry got {describe_outcome(scene.resent)}"
     assert scene.resent.response is not None and scene.resent.response.ref_to_message_id == scene.sent.message_id
     assert not scene.resent.problems, scene.resent.problems
 
 
 @then(parsers.parse('pulling again gives the same "{action}" with the same MessageId'))
-def same_again(driver: ReferenceDriver, scene: Scene, action: str) -> None:
-    assert scene.pulled is not None and scene.pulled.user_message is not None
-    first = scene.pulled.user_message
-    again = driver.pull(scene.trader).user_message
+def same_again(sut: SystemUnderTest, inbox: Inbox, scene: Scene, action: str) -> None:
+    reference = needs_reference(sut)
+    first = inbox.find(scene.trader, action)
+    assert first, f"no {action} was fetched first"
+    again = reference.pull(scene.trader).user_message
     assert again is not None and again.user_message is not None, "nothing was delivered a second time"
-    assert again.user_message.action == action and again.message_id == first.message_id, (
-        f"second delivery {again.user_message.action} {again.message_id}, first {first.message_id}")
-    assert driver.pull(scene.trader).empty, "more than one extra delivery"
+    assert again.user_message.action == action and again.message_id == first[-1].message_id, (
+        f"second delivery {again.user_message.action} {again.message_id}, first {first[-1].message_id}")
+    assert reference.pull(scene.trader).empty, "more than one extra delivery"

@@ -12,25 +12,24 @@ from collections import Counter
 
 from pytest_bdd import parsers, then, when
 
-from scenarios.drivers.reference import ReferenceDriver
+from scenarios.drivers.observed import SystemUnderTest
 from scenarios.simctl import SimControl
-from scenarios.steps.ics2_flow_steps import eori
 from scenarios.steps.ics2_inbox import Inbox
 from scenarios.steps.ics2_steps import FUNCTIONAL_REPLIES
 from scenarios.steps.scene import Scene
 
 
 @when(parsers.parse('the trader files {count:d} valid "{message}" filings one after the other'))
-def file_several(driver: ReferenceDriver, scene: Scene, count: int, message: str) -> None:
+def file_several(sut: SystemUnderTest, scene: Scene, count: int, message: str) -> None:
     for _ in range(count):
-        scene.lrn, scene.sent = driver.file(scene.trader, message)
-        assert scene.sent.receipt, f"the {message} was not receipted: {scene.sent.http.status} {scene.sent.errors}"
-        scene.history.append(scene.sent)
+        sent = scene.record(sut.file(scene.trader, message))
+        scene.lrn = sent.lrn
+        assert sent.receipt, f"the {message} was not receipted: {sent.describe()}"
 
 
 @when("the trader pulls its MPC until it is empty")
-def pull_until_empty(driver: ReferenceDriver, inbox: Inbox, scene: Scene) -> None:
-    inbox.drain(driver, scene.trader)
+def pull_until_empty(sut: SystemUnderTest, inbox: Inbox, scene: Scene) -> None:
+    inbox.drain(sut, scene.trader)
 
 
 @then(parsers.parse('each filing got exactly one functional reply, an "{action}" with its own MRN'))
@@ -50,10 +49,10 @@ def one_reply_each(inbox: Inbox, scene: Scene, action: str) -> None:
 
 
 @then("every LRN the trader sent reached customs once and got exactly one functional reply")
-def lrns_once(driver: ReferenceDriver, sim: SimControl, scene: Scene) -> None:
+def lrns_once(sut: SystemUnderTest, sim: SimControl, scene: Scene) -> None:
     """From the wire, not from what the harness asked for: every business message the trader's software
     sent (journaled as received, duplicates of one MessageId aside) and every functional reply queued."""
-    party = eori(driver, scene.trader)
+    party = sut.eori(scene.trader)
     received = sim.journal(direction="in", kind="user", sender=party, verdict="accepted")
     sent = Counter(entry["correlation"] for entry in received if entry["correlation"])
     assert sent, f"customs received no filing from {party}"

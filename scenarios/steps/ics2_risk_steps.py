@@ -16,9 +16,9 @@ import pytest
 from pytest_bdd import given, parsers, then, when
 
 from scenarios.client.receiver import PushReceiver
-from scenarios.drivers.reference import ReferenceDriver
+from scenarios.drivers.observed import SystemUnderTest
 from scenarios.simctl import SimControl
-from scenarios.steps.ics2_flow_steps import Flow, eori
+from scenarios.steps.ics2_flow_steps import Flow
 from scenarios.steps.ics2_inbox import Inbox
 from scenarios.steps.scene import Scene
 
@@ -34,33 +34,33 @@ def receivers() -> Iterator[dict[str, PushReceiver]]:
         receiver.stop()
 
 
-def _force(driver: ReferenceDriver, sim: SimControl, scene: Scene, outcome: str, delay: int,
+def _force(sut: SystemUnderTest, sim: SimControl, scene: Scene, outcome: str, delay: int,
            details: dict[str, object] | None = None) -> None:
     sim.ics2_force_outcomes([{"outcome": outcome, "delay_seconds": delay, "details": details or {}}],
-                            lrn=driver.upcoming_lrn(scene.trader))
+                            lrn=sut.upcoming_lrn(scene.trader))
 
 
 # -- forced outcomes --------------------------------------------------------------------------------------
 @given(parsers.parse('customs will ask for information about the next filing, to be answered by "{how}"'))
-def force_rfi(driver: ReferenceDriver, sim: SimControl, scene: Scene, how: str) -> None:
+def force_rfi(sut: SystemUnderTest, sim: SimControl, scene: Scene, how: str) -> None:
     method = {"IE3R02": "1", "amendment": "2"}[how]
-    _force(driver, sim, scene, "rfi", RFI_DELAY, {"response_method": method,
+    _force(sut, sim, scene, "rfi", RFI_DELAY, {"response_method": method,
                                                   "request_details": ["Provide the commercial invoice"]})
 
 
 @given("customs will ask for HRCM screening of the next filing")
-def force_hrcm(driver: ReferenceDriver, sim: SimControl, scene: Scene) -> None:
-    _force(driver, sim, scene, "hrcm", HRCM_DELAY)
+def force_hrcm(sut: SystemUnderTest, sim: SimControl, scene: Scene) -> None:
+    _force(sut, sim, scene, "hrcm", HRCM_DELAY)
 
 
 @given("customs will order Do Not Load for the next filing")
-def force_dnl(driver: ReferenceDriver, sim: SimControl, scene: Scene) -> None:
-    _force(driver, sim, scene, "dnl", DNL_DELAY)
+def force_dnl(sut: SystemUnderTest, sim: SimControl, scene: Scene) -> None:
+    _force(sut, sim, scene, "dnl", DNL_DELAY)
 
 
 @given(parsers.parse('the trader "{trader}" is the carrier and wants copies of screening requests'))
-def carrier_wants_copies(driver: ReferenceDriver, sim: SimControl, flow: Flow, trader: str) -> None:
-    sim.ics2_set_profile(eori(driver, trader), roles=["carrier"], channel="pull", wants=["IE3N05", "IE3N04"])
+def carrier_wants_copies(sut: SystemUnderTest, sim: SimControl, flow: Flow, trader: str) -> None:
+    sim.ics2_set_profile(sut.eori(trader), roles=["carrier"], channel="pull", wants=["IE3N05", "IE3N04"])
     flow.carrier = trader
 
 
@@ -76,23 +76,23 @@ def _referral(inbox: Inbox, trader: str, action: str) -> str:
 
 
 @when(parsers.parse('the trader "{trader}" answers the information request with an IE3R02'))
-def answer_rfi(driver: ReferenceDriver, inbox: Inbox, scene: Scene, trader: str) -> None:
+def answer_rfi(sut: SystemUnderTest, inbox: Inbox, scene: Scene, trader: str) -> None:
     assert scene.mrn is not None
-    outcome = driver.answer_rfi(trader, scene.mrn, _referral(inbox, trader, "IE3Q02"),
-                                "The commercial invoice is attached.",
-                                attachments=[("invoice@trader.example", b"%PDF-1.4\n% invoice\n", "application/pdf")])
-    assert outcome.receipt, f"the IE3R02 was not receipted: {outcome.errors}"
-    scene.sent = outcome
+    sent = sut.answer_information(trader, scene.mrn, _referral(inbox, trader, "IE3Q02"),
+                                  "The commercial invoice is attached.",
+                                  [("invoice@trader.example", b"%PDF-1.4\n% invoice\n", "application/pdf")])
+    assert sent.receipt, f"the IE3R02 was not receipted: {sent.describe()}"
+    scene.record(sent)
 
 
 @when(parsers.parse('the trader "{trader}" answers the screening request with an IE3R03'))
-def answer_hrcm(driver: ReferenceDriver, sim: SimControl, inbox: Inbox, scene: Scene, trader: str) -> None:
+def answer_hrcm(sut: SystemUnderTest, sim: SimControl, inbox: Inbox, scene: Scene, trader: str) -> None:
     assert scene.mrn is not None
     [ens] = sim.ics2_ens(mrn=scene.mrn)
-    outcome = driver.answer_screening(trader, scene.mrn, _referral(inbox, trader, "IE3Q03"),
-                                      master_document=(ens["master_document"], "N740"))
-    assert outcome.receipt, f"the IE3R03 was not receipted: {outcome.errors}"
-    scene.sent = outcome
+    sent = sut.answer_screening(trader, scene.mrn, _referral(inbox, trader, "IE3Q03"),
+                                (ens["master_document"], "N740"))
+    assert sent.receipt, f"the IE3R03 was not receipted: {sent.describe()}"
+    scene.record(sent)
 
 
 @then(parsers.parse('the information request is recorded as answered by "{by}"'))
@@ -114,41 +114,41 @@ def referral_open(sim: SimControl, scene: Scene) -> None:
 # -- push delivery -----------------------------------------------------------------------------------------
 @given(parsers.parse('the trader "{trader}" receives by push at its access point, which returns "{behaviour}" '
                      "receipts"))
-def push_endpoint(driver: ReferenceDriver, sim: SimControl, receivers: dict[str, PushReceiver], trader: str,
+def push_endpoint(sut: SystemUnderTest, sim: SimControl, receivers: dict[str, PushReceiver], trader: str,
                   behaviour: str) -> None:
-    files = driver.pki.trader(trader)
+    files = sut.pki.trader(trader)
     assert files.ap_cert is not None and files.ap_key is not None, "the test PKI has no AP certificate"
     receiver = PushReceiver.from_files(files.eori, sealing_key=files.sealing_key, sealing_chain=files.sealing_chain,
                                        server_cert=files.ap_cert, server_key=files.ap_key,
-                                       ca_file=driver.pki.trust_bundle, behaviour=behaviour).start()
+                                       ca_file=sut.pki.trust_bundle, behaviour=behaviour).start()
     receivers[trader] = receiver
     sim.ics2_set_profile(files.eori, roles=["filer"], channel="push", ap_url=receiver.url)
 
 
-def _push_row(driver: ReferenceDriver, sim: SimControl, trader: str, action: str) -> dict[str, Any]:
-    rows = [m for m in sim.outbox(queue=f"push:{eori(driver, trader)}") if m["action"] == action]
+def _push_row(sut: SystemUnderTest, sim: SimControl, trader: str, action: str) -> dict[str, Any]:
+    rows = [m for m in sim.outbox(queue=f"push:{sut.eori(trader)}") if m["action"] == action]
     assert rows, f"no {action} is queued for push to {trader}"
     return rows[-1]
 
 
 @when("the simulator pushes what is due")
-def pushed(driver: ReferenceDriver, sim: SimControl, receivers: dict[str, PushReceiver], scene: Scene) -> None:
+def pushed(sut: SystemUnderTest, sim: SimControl, receivers: dict[str, PushReceiver], scene: Scene) -> None:
     receiver = receivers[scene.trader]
     # the control server's background ticker pushes what is due; wait for the attempt and its outcome
-    sim.wait_for(lambda: receiver.received and _push_row(driver, sim, scene.trader, "IE3R01")["state"] != "queued",
+    sim.wait_for(lambda: receiver.received and _push_row(sut, sim, scene.trader, "IE3R01")["state"] != "queued",
                  what="the push of the IE3R01")
 
 
 @when("the simulator pushes what is due, advancing the clock through every retry")
-def pushed_with_retries(driver: ReferenceDriver, sim: SimControl, receivers: dict[str, PushReceiver],
+def pushed_with_retries(sut: SystemUnderTest, sim: SimControl, receivers: dict[str, PushReceiver],
                         scene: Scene) -> None:
     receiver = receivers[scene.trader]
     sim.wait_for(lambda: receiver.received, what="the first push attempt")
     for _ in range(MAX_RETRY_ROUNDS):
-        if _push_row(driver, sim, scene.trader, "IE3R01")["state"] == "undelivered":
+        if _push_row(sut, sim, scene.trader, "IE3R01")["state"] == "undelivered":
             return
         sim.advance_clock(3600)  # beyond the longest back-off; the clock hook runs the due retry
-    raise AssertionError(f"the IE3R01 is still {_push_row(driver, sim, scene.trader, 'IE3R01')['state']}")
+    raise AssertionError(f"the IE3R01 is still {_push_row(sut, sim, scene.trader, 'IE3R01')['state']}")
 
 
 @then(parsers.parse('the access point of "{trader}" received an "{action}"'))
@@ -158,23 +158,23 @@ def ap_received(receivers: dict[str, PushReceiver], trader: str, action: str) ->
 
 
 @then(parsers.parse('the "{action}" for "{trader}" counts as delivered'))
-def push_delivered(driver: ReferenceDriver, sim: SimControl, trader: str, action: str) -> None:
-    sim.wait_for(lambda: _push_row(driver, sim, trader, action)["state"] == "delivered",
+def push_delivered(sut: SystemUnderTest, sim: SimControl, trader: str, action: str) -> None:
+    sim.wait_for(lambda: _push_row(sut, sim, trader, action)["state"] == "delivered",
                  what=f"the {action} to be delivered")
 
 
 @then(parsers.parse('the access point of "{trader}" received the "{action}" once per attempt'))
-def once_per_attempt(driver: ReferenceDriver, sim: SimControl, receivers: dict[str, PushReceiver], trader: str,
+def once_per_attempt(sut: SystemUnderTest, sim: SimControl, receivers: dict[str, PushReceiver], trader: str,
                      action: str) -> None:
-    row = _push_row(driver, sim, trader, action)
+    row = _push_row(sut, sim, trader, action)
     received = [m for m in receivers[trader].received if m.action == action]
     assert len(received) == row["attempts"] > 1, f"{len(received)} received, {row['attempts']} attempts"
     assert len({m.message_id for m in received}) == 1, "a retry must resend the same MessageId"
 
 
 @then(parsers.parse('the "{action}" for "{trader}" is undelivered after the last attempt'))
-def push_undelivered(driver: ReferenceDriver, sim: SimControl, trader: str, action: str) -> None:
-    row = _push_row(driver, sim, trader, action)
+def push_undelivered(sut: SystemUnderTest, sim: SimControl, trader: str, action: str) -> None:
+    row = _push_row(sut, sim, trader, action)
     assert row["state"] == "undelivered", row
     attempts = sim.journal(direction="in", ref_to_message_id=row["message_id"], verdict="not-delivered")
     assert len(attempts) == row["attempts"], f"journal shows {len(attempts)} failed attempts of {row['attempts']}"

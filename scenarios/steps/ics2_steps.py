@@ -7,13 +7,14 @@ system under test received. Every assertion message says what was expected and w
 
 from __future__ import annotations
 
-from lxml import etree
 from pytest_bdd import given, parsers, then, when
 
-from scenarios.client.ics2 import ClientFaults, PullOutcome, SendOutcome
-from scenarios.drivers.reference import ReferenceDriver
+from scenarios.client.ics2 import ClientFaults
+from scenarios.drivers.observed import Received, SystemUnderTest, needs_reference
+from scenarios.drivers.reference_sut import describe_outcome
 from scenarios.pki import PkiFiles
 from scenarios.simctl import SimControl
+from scenarios.steps.ics2_inbox import Inbox
 from scenarios.steps.scene import Scene
 
 # A message gets exactly one functional reply (domain/ics2.md "Messages").
@@ -23,11 +24,12 @@ FUNCTIONAL_REPLIES = frozenset({"IE3R01", "IE3N99", "IE3N01", "IE3N10", "IE3R07"
 
 
 @given("a fresh simulator scene")
-def fresh_scene(sim: SimControl) -> None:
+def fresh_scene(sim: SimControl, sut: SystemUnderTest) -> None:
     """Nothing of an earlier scenario remains: filings, queues, faults, and also registered parties and their
-    profiles (a push endpoint of an earlier scenario is gone); each scenario registers what it needs."""
+    profiles (a push endpoint of an earlier scenario is gone); each scenario registers what it needs. The
+    system under test forgets what it received and sent (the contract's ``reset``)."""
     sim.reset(parties=True)
-
+    sut.reset()
 
 def _register(sim: SimControl, pki: PkiFiles, name: str) -> None:
     files = pki.trader(name)
@@ -50,100 +52,86 @@ def all_traders_registered(sim: SimControl, pki: PkiFiles) -> None:
 
 @given(parsers.parse('the trader "{name}" acknowledges pulled messages with receipts that do not sign '
                      "the Body"))
-def receipts_without_body(driver: ReferenceDriver, scene: Scene, name: str) -> None:
-    driver.set_faults(name, ClientFaults(receipt_without_body=True))
+def receipts_without_body(sut: SystemUnderTest, scene: Scene, name: str) -> None:
+    needs_reference(sut).set_faults(name, ClientFaults(receipt_without_body=True))
     scene.trader = name
 
 
 # -- When -----------------------------------------------------------------------------------------------
 
 
-def _file(driver: ReferenceDriver, scene: Scene, trader: str, message: str, variant: str | None = None
-          ) -> None:
+def _file(sut: SystemUnderTest, scene: Scene, trader: str, message: str, defect: str | None = None) -> None:
     scene.trader = trader
-    scene.lrn, scene.sent = driver.file(trader, message, variant=variant)
-    scene.history.append(scene.sent)
-    scene._pulled_last = False
+    sent = scene.record(sut.file(trader, message, defect=defect))
+    scene.lrn = sent.lrn
 
 
 @when(parsers.parse('the trader files a valid "{message}"'))
-def file_valid(driver: ReferenceDriver, scene: Scene, message: str) -> None:
-    _file(driver, scene, scene.trader, message)
+def file_valid(sut: SystemUnderTest, scene: Scene, message: str) -> None:
+    _file(sut, scene, scene.trader, message)
 
 
 @when(parsers.parse('the trader files an "{message}" with the defect "{variant}"'))
-def file_defective(driver: ReferenceDriver, scene: Scene, message: str, variant: str) -> None:
-    _file(driver, scene, scene.trader, message, variant)
+def file_defective(sut: SystemUnderTest, scene: Scene, message: str, variant: str) -> None:
+    _file(sut, scene, scene.trader, message, variant)
 
 
 @when(parsers.parse('the trader "{trader}" files a valid "{message}"'))
-def trader_files_valid(driver: ReferenceDriver, scene: Scene, trader: str, message: str) -> None:
-    _file(driver, scene, trader, message)
+def trader_files_valid(sut: SystemUnderTest, scene: Scene, trader: str, message: str) -> None:
+    _file(sut, scene, trader, message)
 
 
 @when(parsers.parse('the trader "{trader}" files a valid "{message}" with a leaf-only token'))
-def trader_files_leaf_only(driver: ReferenceDriver, scene: Scene, trader: str, message: str) -> None:
-    driver.set_faults(trader, ClientFaults(leaf_only_token=True))
-    _file(driver, scene, trader, message)
+def trader_files_leaf_only(sut: SystemUnderTest, scene: Scene, trader: str, message: str) -> None:
+    needs_reference(sut).set_faults(trader, ClientFaults(leaf_only_token=True))
+    _file(sut, scene, trader, message)
 
 
 @when(parsers.parse('the trader "{trader}" files a valid "{message}" whose payload is changed after '
                     "signing"))
-def trader_files_tampered(driver: ReferenceDriver, scene: Scene, trader: str, message: str) -> None:
-    driver.set_faults(trader, ClientFaults(tamper_payload_after_signing=True))
-    _file(driver, scene, trader, message)
+def trader_files_tampered(sut: SystemUnderTest, scene: Scene, trader: str, message: str) -> None:
+    needs_reference(sut).set_faults(trader, ClientFaults(tamper_payload_after_signing=True))
+    _file(sut, scene, trader, message)
 
 
 @when("the trader sends the same message again with the same MessageId")
-def resend_same(driver: ReferenceDriver, scene: Scene) -> None:
-    scene.resent = driver.resend_last(scene.trader)
+def resend_same(sut: SystemUnderTest, scene: Scene) -> None:
+    scene.resent = needs_reference(sut).resend_last(scene.trader)
 
 
 @when("the trader pulls its MPC")
-def pull(driver: ReferenceDriver, scene: Scene) -> None:
-    scene.pulled = driver.pull(scene.trader)
-    scene._pulled_last = True
+def pull(sut: SystemUnderTest, inbox: Inbox, scene: Scene) -> None:
+    inbox.fetch(sut, scene.trader)
 
 
 # -- Then: answers on the wire --------------------------------------------------------------------------
-
-
-def _describe(answer: SendOutcome | PullOutcome) -> str:
-    message = answer.response if isinstance(answer, SendOutcome) else answer.message
-    if message is None:
-        return f"HTTP {answer.http.status} {answer.http.content_type}: {answer.http.body[:300]!r}"
-    if message.kind == "error":
-        return "ebMS errors " + "; ".join(
-            f"{e.code} {e.detail or e.description or ''}" for e in message.errors)
-    return f"a {message.kind} message {message.message_id}"
 
 
 @then("the simulator answers with a signed receipt that acknowledges every signed part")
 def signed_receipt(scene: Scene) -> None:
     sent = scene.sent
     assert sent is not None
-    assert sent.receipt, f"expected a signed receipt, received {_describe(sent)}"
-    assert sent.response is not None and sent.response.signature is not None, "the receipt is not signed"
-    assert not sent.problems, "the receipt is wrong: " + "; ".join(sent.problems)
+    assert sent.receipt, f"expected a signed receipt, received {sent.describe()}"
+    assert not sent.problems, "the exchange is wrong: " + "; ".join(sent.problems)
 
 
 @then(parsers.parse('the answer is the ebMS warning "{code}"'))
-def ebms_warning(scene: Scene, code: str) -> None:
-    answer = scene.last_answer
-    message = answer.response if isinstance(answer, SendOutcome) else answer.message
-    assert message is not None and message.kind == "error", f"expected {code}, received {_describe(answer)}"
-    entry = next((e for e in message.errors if e.code == code), None)
-    assert entry is not None, f"expected {code}, received {_describe(answer)}"
-    assert entry.severity == "warning", f"{code} must be a warning, its severity is {entry.severity}"
+def ebms_warning(sut: SystemUnderTest, scene: Scene, code: str) -> None:
+    """The answer to the trader's latest pull (ICD §4.1.3.3: EBMS:0006 when its MPC is empty)."""
+    answer = sut.last_pull_error(scene.trader)
+    assert answer is not None, f"expected {code} to the latest pull of {scene.trader}, which got a message or none"
+    assert answer[0] == code, f"expected {code}, the latest pull of {scene.trader} got {answer[0]}"
+    assert answer[1] == "warning", f"{code} must be a warning, its severity is {answer[1]}"
 
 
 @then(parsers.parse('the answer is the ebMS error "{code}" mentioning "{mention}"'))
 def ebms_error(scene: Scene, code: str, mention: str) -> None:
-    answer = scene.last_answer
-    message = answer.response if isinstance(answer, SendOutcome) else answer.message
-    assert message is not None and message.kind == "error", f"expected {code}, received {_describe(answer)}"
+    outcome = scene.sent.outcome if scene.sent is not None else None
+    assert outcome is not None, "this step reads the reference client's own view of the answer"
+    message = outcome.response
+    assert message is not None and message.kind == "error", f"expected {code}, received {describe_outcome(outcome)}"
     entry = next((e for e in message.errors if e.code == code), None)
-    assert entry is not None, f"expected {code}, received {_describe(answer)}"
+    assert entry is not None, f"expected {code}, received {describe_outcome(outcome)}"
     text = " ".join(filter(None, (entry.detail, entry.description, entry.sub_code)))
     assert mention.lower() in text.lower(), f"{code} should mention {mention!r}; its detail is {text!r}"
     assert entry.severity == "failure", f"{code} must be a failure, its severity is {entry.severity}"
@@ -151,9 +139,9 @@ def ebms_error(scene: Scene, code: str, mention: str) -> None:
 
 @then("both answers are the same signed receipt")
 def same_receipt(scene: Scene) -> None:
-    assert scene.sent is not None and scene.resent is not None
-    assert scene.resent.receipt, f"the second answer is {_describe(scene.resent)}"
-    assert scene.resent.http.body == scene.sent.http.body, "the duplicate got a different receipt"
+    assert scene.sent is not None and scene.sent.outcome is not None and scene.resent is not None
+    assert scene.resent.receipt, f"the second answer is {describe_outcome(scene.resent)}"
+    assert scene.resent.http.body == scene.sent.outcome.http.body, "the duplicate got a different receipt"
 
 
 # -- Then: what the simulator holds ---------------------------------------------------------------------
@@ -201,72 +189,67 @@ def journal_rejected(sim: SimControl, scene: Scene, code: str) -> None:
 # -- Then: pulled replies -------------------------------------------------------------------------------
 
 
-def _pulled_payload(scene: Scene, action: str) -> etree._Element:
-    pulled = scene.pulled
-    assert pulled is not None, "nothing was pulled"
-    message = pulled.user_message
-    assert message is not None, f"expected {action}, received {_describe(pulled)}"
-    assert message.user_message is not None
-    assert message.user_message.action == action, f"expected {action}, received {message.user_message.action}"
-    assert not pulled.problems, "the pulled message is wrong: " + "; ".join(pulled.problems)
-    assert message.ref_to_message_id == scene.message_id, (
-        f"RefToMessageId {message.ref_to_message_id} does not name the filing {scene.message_id}")
-    assert len(message.payloads) == 1, f"expected one payload, found {len(message.payloads)}"
-    return etree.fromstring(message.payloads[0].content)
-
-
-def _texts(root: etree._Element, local: str) -> list[str]:
-    return [(el.text or "").strip() for el in root.iter() if etree.QName(el).localname == local]
+def reply_to_filing(inbox: Inbox, scene: Scene, action: str) -> Received:
+    """The latest ``action`` the trader fetched in answer to its latest message (RefToMessageId)."""
+    assert scene.sent is not None, "nothing was sent in this scenario"
+    got = inbox.by_trader.get(scene.trader, [])
+    assert got, f"expected {action}, {scene.trader} has received nothing"
+    replies = [r for r in got if r.action == action and r.ref_to_message_id == scene.message_id]
+    assert replies, (f"expected {action} referring to {scene.message_id}; {scene.trader} received "
+                     f"{[(r.action, r.ref_to_message_id) for r in got]}")
+    reply = replies[-1]
+    assert not reply.problems, f"the {action} is wrong: " + "; ".join(reply.problems)
+    return reply
 
 
 @then(parsers.parse('it receives an "{action}" that refers to its filing and carries the MRN'))
-def receives_with_mrn(sim: SimControl, scene: Scene, action: str) -> None:
-    payload = _pulled_payload(scene, action)
+def receives_with_mrn(sim: SimControl, inbox: Inbox, scene: Scene, action: str) -> None:
+    reply = reply_to_filing(inbox, scene, action)
     mrn = sim.ics2_ens(message_id=scene.message_id)[0]["mrn"]
-    assert mrn in _texts(payload, "MRN"), f"{action} does not carry the MRN {mrn}"
-    assert scene.lrn in _texts(payload, "LRN"), f"{action} does not carry the LRN {scene.lrn}"
+    assert mrn in reply.texts("MRN"), f"{action} does not carry the MRN {mrn}"
+    assert scene.lrn in reply.texts("LRN"), f"{action} does not carry the LRN {scene.lrn}"
 
 
 @then(parsers.parse('it receives an "{action}" that refers to its filing'))
-def receives(scene: Scene, action: str) -> None:
-    _pulled_payload(scene, action)
+def receives(inbox: Inbox, scene: Scene, action: str) -> None:
+    reply_to_filing(inbox, scene, action)
 
 
-def _n99_errors(scene: Scene) -> list[tuple[str, str]]:
-    payload = _pulled_payload(scene, "IE3N99")
-    return list(zip(_texts(payload, "errorCode"), _texts(payload, "errorPointer"), strict=False))
+def _n99_errors(inbox: Inbox, scene: Scene) -> list[tuple[str, str]]:
+    reply = reply_to_filing(inbox, scene, "IE3N99")
+    return list(zip(reply.texts("errorCode"), reply.texts("errorPointer"), strict=False))
 
 
 @then(parsers.parse('the IE3N99 lists error code "{code}" pointing at the goods description'))
-def n99_description(scene: Scene, code: str) -> None:
-    errors = _n99_errors(scene)
+def n99_description(inbox: Inbox, scene: Scene, code: str) -> None:
+    errors = _n99_errors(inbox, scene)
     assert any(c == code and "descriptionOfGoods" in p for c, p in errors), (
         f"expected code {code} at the goods description, found {errors}")
 
 
 @then("the IE3N99 points at the HS code")
-def n99_hs_code(scene: Scene) -> None:
-    errors = _n99_errors(scene)
+def n99_hs_code(inbox: Inbox, scene: Scene) -> None:
+    errors = _n99_errors(inbox, scene)
     assert any("harmonizedSystemSubHeadingCode" in p or "combinedNomenclatureCode" in p
                for _, p in errors), f"expected an error at the HS code, found {errors}"
 
 
-def _delivery(sim: SimControl, scene: Scene, action: str) -> dict[str, object]:
-    pulled = scene.pulled
-    assert pulled is not None and pulled.user_message is not None, f"no {action} was pulled"
-    rows = [m for m in sim.outbox() if m["message_id"] == pulled.user_message.message_id]
-    assert len(rows) == 1, f"the simulator does not know the pulled {action}"
+def _delivery(sim: SimControl, inbox: Inbox, scene: Scene, action: str) -> dict[str, object]:
+    found = inbox.find(scene.trader, action)
+    assert found, f"no {action} was fetched by {scene.trader}"
+    rows = [m for m in sim.outbox() if m["message_id"] == found[-1].message_id]
+    assert len(rows) == 1, f"the simulator does not know the fetched {action}"
     return rows[0]
 
 
 @then(parsers.parse('the "{action}" counts as delivered'))
-def delivered(sim: SimControl, scene: Scene, action: str) -> None:
-    row = _delivery(sim, scene, action)
+def delivered(sim: SimControl, inbox: Inbox, scene: Scene, action: str) -> None:
+    row = _delivery(sim, inbox, scene, action)
     assert row["state"] == "delivered", f"{action} state is {row['state']}: {row['detail']}"
 
 
 @then(parsers.parse('the "{action}" does not count as delivered because "{reason}"'))
-def not_delivered(sim: SimControl, scene: Scene, action: str, reason: str) -> None:
-    row = _delivery(sim, scene, action)
+def not_delivered(sim: SimControl, inbox: Inbox, scene: Scene, action: str, reason: str) -> None:
+    row = _delivery(sim, inbox, scene, action)
     assert row["state"] != "delivered", f"{action} counts as delivered despite a bad receipt"
     assert reason in str(row["detail"]), f"expected the reason {reason!r}, found {row['detail']!r}"

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from scenarios.client.ics2 import PullOutcome, SendOutcome
+from scenarios.client.ics2 import SendOutcome
+from scenarios.drivers.observed import Sent
 
 
 @dataclass
 class Scene:
     trader: str = "trader-a"
     lrn: str | None = None
-    sent: SendOutcome | None = None
-    resent: SendOutcome | None = None
-    pulled: PullOutcome | None = None
-    history: list[SendOutcome] = field(default_factory=list)
+    sent: Sent | None = None  # the latest message the system under test sent, as customs saw it
+    resent: SendOutcome | None = None  # a retry of the same message (reference client only)
+    history: list[Sent] = field(default_factory=list)
     mrn: str | None = None  # the ENS the scenario works on
     filing_type: str | None = None
 
@@ -23,11 +23,7 @@ class Scene:
         assert self.sent is not None, "no filing was sent in this scenario"
         return self.sent.message_id
 
-    @property
-    def last_answer(self) -> SendOutcome | PullOutcome:
-        if self.pulled is not None and (self.sent is None or self._pulled_last):
-            return self.pulled
-        assert self.sent is not None, "nothing was sent in this scenario"
-        return self.sent
-
-    _pulled_last: bool = False
+    def record(self, sent: Sent) -> Sent:
+        self.sent = sent
+        self.history.append(sent)
+        return sent

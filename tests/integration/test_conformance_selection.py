@@ -135,7 +135,7 @@ def test_dry_run_lists_the_plan_without_a_simulator(tmp_path: Path) -> None:
     assert sum(1 for p in R3 if not p.runs) == 1
     assert R3_LISTING in done.stdout
     assert "partial_filings:the-completion-timer-expires-before-the-named-house-filer-has-filed" in done.stdout
-    assert "UNIMPLEMENTED (needs unsupported IE3N11)" in done.stdout
+    assert "UNIMPLEMENTED (needs IE3N11)" in done.stdout
     assert "ICS2-completion-timer (MUST)" in done.stdout
     assert not (tmp_path / "var" / "control-token").exists() and not (tmp_path / "reports").exists()
     bad = _cli("--dry-run", "--release", "R7", cwd=tmp_path)
