@@ -26,14 +26,19 @@ class Inbox:
         return items
 
     def fetch(self, sut: SystemUnderTest, trader: str) -> list[Received]:
-        """Fetch once (problems are judged by the Then-steps that look at the messages)."""
-        return self.add(trader, sut.fetch(trader))
+        """Fetch once; every message fetched must be sound."""
+        return self._sound(trader, self.add(trader, sut.fetch(trader)))
 
     def drain(self, sut: SystemUnderTest, trader: str) -> list[Received]:
         """Fetch until nothing is waiting; every message fetched must be sound."""
-        for item in self.add(trader, sut.drain(trader)):
-            assert not item.problems, f"the {item.action} fetched by {trader} is wrong: {'; '.join(item.problems)}"
+        self._sound(trader, self.add(trader, sut.drain(trader)))
         return self.by_trader[trader]
+
+    @staticmethod
+    def _sound(trader: str, items: list[Received]) -> list[Received]:
+        for item in items:
+            assert not item.problems, f"the {item.action} fetched by {trader} is wrong: {'; '.join(item.problems)}"
+        return items
 
     def find(self, trader: str, action: str) -> list[Received]:
         return [r for r in self.by_trader.get(trader, []) if r.action == action]
