@@ -13,7 +13,9 @@ Configuration (environment; `icssim conformance --driver command` sets the ICSSI
   ICSSIM_ADAPTER_PARTY       the party to act as when a request names none (default trader-a)
 
 State (``adapter-state.json`` in the state directory), per party: the LRN counter, the messages pulled
-but not yet reported (``received``) and the MessageIds sent but not yet reported (``sent``). Each run
+but not yet reported (``received``), the MessageIds sent but not yet reported (``sent``), and what the
+package must remember to react: the response method of each information request (``requests``) and the
+ENS under a Do Not Load (``held``). Each run
 holds a lock on the directory, so that two runs never interleave their read-modify-write of the state.
 """
 
@@ -129,6 +131,11 @@ def _attachments(request: Json) -> tuple[list[tuple[str, bytes, str]], list[tupl
 
 
 def _do_answer_information(party: Party, request: Json) -> Json:
+    """Answer as the IE3Q02 asks (responseMethod "2": by amendment, when the harness offers one)."""
+    offer = request.get("amendment")
+    if party.state["requests"].get(request["referral"]) == "2" and offer:
+        return _do_amend(party, {"message_type": offer["message_type"], "mrn": request["mrn"],
+                                 "business_data": offer["business_data"]})
     parts, refs = _attachments(request)
     payload = build_rfi_answer(party.eori, request["mrn"], request["referral"],
                                [{"text": request.get("text"), "attachments": refs}])
@@ -146,6 +153,9 @@ def _do_answer_screening(party: Party, request: Json) -> Json:
 
 
 def _do_arrive(party: Party, request: Json) -> Json:
+    held = sorted({entry.get("mrn") for entry in request["entries"]} & set(party.state["held"]))
+    if held:  # a Do Not Load (IE3Q01) holds the consignment until its ENS is amended (IE3N10)
+        return {"ok": False, "error": f"Do Not Load in force for {', '.join(held)}: the arrival is not notified"}
     sample = carriage(request.get("mode") or "air")  # the means of transport this adapter "operates"
     office = sample["customs_office_of_first_entry"]
     lrn = party.next_lrn()
@@ -174,12 +184,27 @@ def _do_poll(party: Party, request: Json) -> Json:
         if message is None or message.user_message is None:
             break
         payload = message.payloads[0].content if message.payloads else b""
+        references = _references(payload)
         party.state["received"].append({
             "action": message.user_message.action, "message_id": message.message_id,
-            "ref_to_message_id": message.ref_to_message_id, **_references(payload),
+            "ref_to_message_id": message.ref_to_message_id, **references,
             "payload_b64": base64.b64encode(payload).decode("ascii")})
+        _remember(party.state, message.user_message.action, payload, references["mrn"])
         count += 1
     return {"ok": True, "count": count, "problems": problems}
+
+
+def _remember(state: Json, action: str, payload: bytes, mrn: str | None) -> None:
+    """What the package must know to react: the response method each information request asks for, and
+    the ENS under a Do Not Load until an amendment of it is accepted."""
+    if action == "IE3Q02":
+        root = etree.fromstring(payload, etree.XMLParser(resolve_entities=False, no_network=True))
+        referral = next((el.text for el in root.iter("referralRequestReference")), None)
+        state["requests"][referral or ""] = next((el.text for el in root.iter("responseMethod")), "1")
+    elif action == "IE3Q01" and mrn and mrn not in state["held"]:
+        state["held"].append(mrn)
+    elif action == "IE3N10" and mrn in state["held"]:
+        state["held"].remove(mrn)
 
 
 def _references(payload: bytes) -> dict[str, str | None]:
@@ -210,7 +235,7 @@ ACTIONS: dict[str, Callable[[Party, Json], Json]] = {
 
 # -- plumbing --------------------------------------------------------------------------------------------
 def _fresh() -> Json:
-    return {"lrn_counter": 0, "received": [], "sent": []}
+    return {"lrn_counter": 0, "received": [], "sent": [], "requests": {}, "held": []}
 
 
 @contextmanager

@@ -17,12 +17,24 @@ Feature: Risk outcomes that the trader must react to
     When the simulated clock advances 60 seconds
     Then the trader "trader-a" receives an "IE3Q02" for the MRN
     And the ENS is now "information_requested"
-    When the trader "trader-a" answers the information request with an IE3R02
+    When the trader "trader-a" answers the information request the way it asks
     Then the ENS is now "registered"
     And the information request is recorded as answered by "IE3R02"
 
   @req:ICS2-rfi-answered-by-amendment
   Scenario: An information request that asks for an amendment is answered by one
+    Given customs will ask for information about the next filing, to be answered by "amendment"
+    And the trader "trader-a" has a registered "IE3F32" whose IE3R01 it has pulled
+    When the simulated clock advances 60 seconds
+    Then the trader "trader-a" receives an "IE3Q02" for the MRN
+    When the trader "trader-a" answers the information request the way it asks
+    Then the trader "trader-a" receives an "IE3N10" for the MRN
+    And the ENS is now "registered"
+    And the information request is recorded as answered by "IE3A32"
+
+  @reference-client
+  @req:ICS2-rfi-answered-by-amendment
+  Scenario: An IE3R02 answer to a request that asks for an amendment is refused, then the amendment is accepted
     Given customs will ask for information about the next filing, to be answered by "amendment"
     And the trader "trader-a" has a registered "IE3F32" whose IE3R01 it has pulled
     When the simulated clock advances 60 seconds
@@ -63,6 +75,16 @@ Feature: Risk outcomes that the trader must react to
     When the trader amends its ENS
     Then the trader "trader-a" receives an "IE3N10" for the MRN
     And the ENS is now "registered"
+
+  @req:ICS2-dnl-hold
+  Scenario: Under a Do Not Load the package holds the consignment and does not notify its arrival
+    Given customs will order Do Not Load for the next filing
+    And the trader "trader-a" has a registered "IE3F32" whose IE3R01 it has pulled
+    When the simulated clock advances 60 seconds
+    Then the trader "trader-a" receives an "IE3Q01" for the MRN
+    When the trader "trader-a" is asked to notify the arrival of that ENS
+    Then the package declines, and customs received no "IE3N06" from "trader-a"
+    And the ENS is still "do_not_load"
 
   @req:ICS2-N01-out-of-sequence
   Scenario: An answer to an information request that was never sent is out of sequence

@@ -23,6 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from scenarios.client.business import BusinessMemory
 from scenarios.client.transport import HttpResponse, MutualTlsTransport, client_tls_context
 from simulator.codecs import mime
 from simulator.codecs.as4 import constants as as4c
@@ -63,6 +64,9 @@ class TraderIdentity:
         return as4c.c2t_mpc(self.party_id)
 
 
+MAX_IGNORED = 50  # a variant that ignores messages still stops pulling after this many in a row
+
+
 @dataclass(frozen=True)
 class ClientFaults:
     """Deliberate defects, one per field (used by scenarios to prove the simulator catches them).
@@ -89,6 +93,9 @@ class ClientFaults:
     resend_rejected_unchanged: bool = False  # after an IE3N99, the rejected message again, unchanged
     pull_mpc: str | None = None  # MPC pulled instead of the trader's own (ICD §4.3.3)
     never_pull: bool = False  # "pulling" asks nobody and reports an empty MPC
+    ignore_actions: tuple[str, ...] = ()  # customs messages acknowledged, then dropped: never surfaced
+    answer_rfi_by_r02_only: bool = False  # every information request answered by IE3R02, whatever it asks
+    ignore_do_not_load: bool = False  # keeps acting on an ENS that is under a Do Not Load
 
     def merged(self, other: ClientFaults) -> ClientFaults:
         """These defects and `other`'s together; where both set a field, `other` wins."""
@@ -165,6 +172,7 @@ class Ics2Client:
         self.sent_references: dict[str, tuple[bytes, ...]] = {}  # MessageId -> our signature's digests
         self.last_sent: tuple[str, str, bytes] | None = None
         self.resent: list[SendOutcome] = []  # messages a faulty variant sent again on its own
+        self.business = BusinessMemory()  # what the package learnt from customs messages
         self._sent_messages: dict[str, _SentMessage] = {}
 
     def close(self) -> None:
@@ -273,7 +281,16 @@ class Ics2Client:
 
     # -- customs to trader ---------------------------------------------------------------------------
     def pull(self) -> PullOutcome:
-        """Pull the own MPC once; acknowledge a received message with a signed receipt."""
+        """Pull the own MPC once; acknowledge a received message with a signed receipt. A message of an
+        action the package ignores (a faulty variant) is acknowledged and dropped, and the next one pulled."""
+        for _ in range(MAX_IGNORED):
+            outcome = self._pull_once()
+            um = outcome.user_message
+            if um is None or um.user_message is None or um.user_message.action not in self.faults.ignore_actions:
+                return outcome
+        return outcome
+
+    def _pull_once(self) -> PullOutcome:
         if self.faults.never_pull:
             return self._imagined_empty_pull()
         request = build_pull_request(self.faults.pull_mpc or self.identity.mpc, key=self.identity.sealing_key,
@@ -304,8 +321,11 @@ class Ics2Client:
                              sign_body=not self.faults.receipt_without_body)
 
     def _react(self, message: InboundMessage) -> None:
-        """What a package does on its own about a pulled message (the reference client: nothing)."""
+        """What a package does on its own about a pulled message: it remembers open information requests
+        and Do Not Load orders (BusinessMemory); a faulty variant may re-send a rejected filing."""
         um = message.user_message
+        if um is not None and message.payloads:
+            self.business.learn(um.action, message.payloads[0].content)
         if um is None or um.action != "IE3N99" or not self.faults.resend_rejected_unchanged:
             return
         rejected = self._sent_messages.pop(message.ref_to_message_id or "", None)

@@ -266,3 +266,31 @@ def pulls_default_mpc() -> ClientFaults:
     the ebMS default MPC, which is refused (EBMS:0010), so no IE3R01 arrives: caught by
     r1_filing_registered."""
     return ClientFaults(pull_mpc=as4c.DEFAULT_MPC)
+
+
+# -- reactions to risk outcomes (domain/ics2.md "Messages", "ENS lifecycle") -----------------------------
+@variant("ignores-information-requests",
+         "risk_outcomes:an-information-request-answered-by-ie3r02-moves-the-ens-on")
+def ignores_information_requests() -> ClientFaults:
+    """domain/ics2.md "Messages" (IE3Q02 information request; ICS2-rfi-answered-by-r02): the filer must
+    receive and answer the request; this package acknowledges the IE3Q02 and drops it, so it is never
+    surfaced or answered: caught by risk_outcomes (the trader receives the IE3Q02 for the MRN)."""
+    return ClientFaults(ignore_actions=("IE3Q02",))
+
+
+@variant("answers-rfi-by-wrong-means",
+         "risk_outcomes:an-information-request-that-asks-for-an-amendment-is-answered-by-one")
+def answers_rfi_by_wrong_means() -> ClientFaults:
+    """ICD IE3Q02 responseMethod (ICS2-rfi-answered-by-amendment): a request that asks for an amendment
+    must be answered by one; this package always answers by IE3R02, which customs refuses (IE3N01): caught
+    by risk_outcomes (the request is answered by the amendment, IE3N10)."""
+    return ClientFaults(answer_rfi_by_r02_only=True)
+
+
+@variant("ignores-do-not-load",
+         "risk_outcomes:under-a-do-not-load-the-package-holds-the-consignment-and-does-not-notify-its-arrival")
+def ignores_do_not_load() -> ClientFaults:
+    """domain/ics2.md "Messages" (IE3Q01 Do Not Load; ICS2-dnl-hold): the consignment is held until its ENS
+    is amended; this package keeps acting on it and notifies its arrival (IE3N06): caught by risk_outcomes
+    (the package declines and customs receives no IE3N06)."""
+    return ClientFaults(ignore_do_not_load=True)

@@ -90,7 +90,7 @@ class ArrivalEntry:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, Document | Attachment | ArrivalEntry):
+    if isinstance(value, Document | Attachment | ArrivalEntry | AmendmentOffer):
         return value.to_dict()
     if isinstance(value, tuple):
         return [_jsonable(item) for item in value]
@@ -150,13 +150,32 @@ class Invalidate(Request):
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class AmendmentOffer:
+    """The amendment (IE3Axx with its full new dataset) to send when an information request asks to be
+    answered by amendment rather than by IE3R02 (ICD IE3Q02 responseMethod)."""
+
+    message_type: str
+    business_data: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        _check_type("answer_information", self.message_type, _AMENDMENT, "an amendment IE3Axx")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message_type": self.message_type, "business_data": dict(self.business_data)}
+
+
 @dataclass(frozen=True, kw_only=True)
 class AnswerInformation(Request):
+    """Answer the information request ``referral`` the way it asks: IE3R02 with ``text`` and
+    ``attachments``, or, when it asks for an amendment, the ``amendment`` (when the harness offers one)."""
+
     action: ClassVar[str] = "answer_information"
     mrn: str
     referral: str
     text: str | None = None
     attachments: tuple[Attachment, ...] = ()
+    amendment: AmendmentOffer | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -266,7 +285,8 @@ _KEYS: dict[str, dict[str, str]] = {
     "file": {"message_type": "str!", "business_data": "data!", "lrn": "str"},
     "amend": {"message_type": "str!", "mrn": "str!", "business_data": "data!"},
     "invalidate": {"mrn": "str!", "reason": "str"},
-    "answer_information": {"mrn": "str!", "referral": "str!", "text": "str", "attachments": "attachments"},
+    "answer_information": {"mrn": "str!", "referral": "str!", "text": "str", "attachments": "attachments",
+                           "amendment": "amendment"},
     "answer_screening": {"mrn": "str!", "referral": "str!", "master_document": "doc", "house_document": "doc",
                          "methods": "strings", "result": "str", "screened_at": "str", "attachments": "attachments"},
     "arrive": {"entries": "entries!", "mode": "str", "office": "str", "arrived_at": "str"},
@@ -286,6 +306,15 @@ def _read_key(obj: JsonObject, key: str, kind: str) -> Any:
     if kind == "doc":
         value = obj.get(key, dict, "a document object")
         return None if value is None else _document(obj.what, value, obj.child(key))
+    if kind == "amendment":
+        value = obj.get(key, dict, "an amendment object (message_type, business_data)")
+        if value is None:
+            return None
+        offer = JsonObject(obj.what, value, obj.child(key))
+        result = AmendmentOffer(offer.text("message_type", required=True),
+                                offer.get("business_data", dict, "a JSON object", required=True))
+        offer.close("an amendment (message_type, business_data)")
+        return result
     if kind == "strings":
         if obj.data.get(key) is None:
             return None  # absent: the request's default applies

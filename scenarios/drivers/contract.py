@@ -16,6 +16,7 @@ from scenarios.drivers.actions import (
     ACTIONS,
     REQUEST_TYPES,
     Amend,
+    AmendmentOffer,
     AnswerInformation,
     AnswerScreening,
     ArrivalEntry,
@@ -36,9 +37,9 @@ from scenarios.drivers.actions import (
 from scenarios.drivers.answers import ReceivedMessage, Response, read_response, response_from_json, response_to_json
 from scenarios.drivers.wire import CONTRACT, ContractError, DriverError
 
-__all__ = ["ACTIONS", "CONTRACT", "REQUEST_TYPES", "Amend", "AnswerInformation", "AnswerScreening", "ArrivalEntry",
-           "Arrive", "Attachment", "Consult", "ContractError", "Document", "Driver", "DriverError", "File",
-           "Invalidate", "ListReceived", "ListSent", "Poll", "ReceivedMessage", "Request", "Reset", "Response",
+__all__ = ["ACTIONS", "CONTRACT", "REQUEST_TYPES", "Amend", "AmendmentOffer", "AnswerInformation", "AnswerScreening",
+           "ArrivalEntry", "Arrive", "Attachment", "Consult", "ContractError", "Document", "Driver", "DriverError",
+           "File", "Invalidate", "ListReceived", "ListSent", "Poll", "ReceivedMessage", "Request", "Reset", "Response",
            "read_response", "request_from_json", "request_to_json", "response_from_json", "response_to_json"]
 
 
@@ -65,9 +66,10 @@ class Driver(Protocol):
         return self.perform(Invalidate(mrn=mrn, reason=reason, party=party))
 
     def answer_information(self, mrn: str, referral: str, *, text: str | None = None,
-                           attachments: Sequence[Attachment] = (), party: str | None = None) -> Response:
+                           attachments: Sequence[Attachment] = (), amendment: AmendmentOffer | None = None,
+                           party: str | None = None) -> Response:
         return self.perform(AnswerInformation(mrn=mrn, referral=referral, text=text,
-                                              attachments=tuple(attachments), party=party))
+                                              attachments=tuple(attachments), amendment=amendment, party=party))
 
     def answer_screening(self, mrn: str, referral: str, *, master_document: Document | None = None,
                          house_document: Document | None = None, methods: Sequence[str] = ("XRY",),

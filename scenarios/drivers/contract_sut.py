@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from scenarios.drivers.contract import (
+    AmendmentOffer,
     ArrivalEntry,
     Document,
     Driver,
@@ -132,27 +133,37 @@ class ContractSut:
             master_document=master, house_document=house, party=trader))
 
     def answer_information(self, trader: str, mrn: str, referral: str, text: str,
-                           attachments: Sequence[Attachment] = ()) -> Sent:
+                           attachments: Sequence[Attachment] = (), *, amend_as: str | None = None) -> Sent:
         parts = [ContractAttachment(cid, mime_type, content) for cid, content, mime_type in attachments]
-        return self._send(trader, "IE3R02", lambda: self.driver.answer_information(
-            mrn, referral, text=text, attachments=parts, party=trader))
+        offer = None
+        if amend_as is not None:
+            data = sample_data(cast(FilingMessageId, amend_as), lrn=self.next_lrn(trader), eori=self.eori(trader))
+            offer = AmendmentOffer("IE3A" + amend_as[4:], data)
+        actions = ("IE3R02",) if offer is None else ("IE3R02", offer.message_type)
+        return self._send(trader, actions, lambda: self.driver.answer_information(
+            mrn, referral, text=text, attachments=parts, amendment=offer, party=trader))
 
     def answer_screening(self, trader: str, mrn: str, referral: str, master_document: DocumentRef) -> Sent:
         return self._send(trader, "IE3R03", lambda: self.driver.answer_screening(
             mrn, referral, master_document=Document(*master_document), party=trader))
 
-    def _send(self, trader: str, action: str, request: Any, *, lrn: str | None = None) -> Sent:
-        """Ask for one message, then find what reached customs (journal) and judge it."""
+    def _send(self, trader: str, expected: str | tuple[str, ...], request: Any, *, lrn: str | None = None
+              ) -> Sent:
+        """Ask for one message (of the ``expected`` action, or one of them), then find what reached customs
+        (journal) and judge it. A package that declines (``ok`` false) is given no time to send anyway."""
+        actions = (expected,) if isinstance(expected, str) else expected
+        action = " or ".join(actions)
         head = self._head()
         response: Response = request()
         eori = self.eori(trader)
 
         def arrivals() -> list[dict[str, Any]]:
             return [e for e in self.sim.journal(since_id=head, limit=JOURNAL_PAGE, direction="in", kind="user",
-                                                sender=eori) if e["action"] == action]
+                                                sender=eori) if e["action"] in actions]
         try:
-            found: list[dict[str, Any]] = self.sim.wait_for(arrivals, timeout=SEND_WAIT_SECONDS,
-                                                            what=f"{action} from {eori}")
+            found: list[dict[str, Any]] = (self.sim.wait_for(arrivals, timeout=SEND_WAIT_SECONDS,
+                                                             what=f"{action} from {eori}")
+                                           if response.ok else arrivals())
         except TimeoutError:
             found = []
         problems: list[str] = []
@@ -163,8 +174,8 @@ class ContractSut:
         if not found:
             claim = f" although it reported MessageId {response.message_id}" if response.message_id else ""
             problems.append(f"no {action} from {eori} reached customs{claim}")
-            return Sent(action, response.message_id or "", lrn, False, tuple(problems),
-                        f"{action}: " + "; ".join(problems))
+            return Sent(actions[0], response.message_id or "", lrn, False, tuple(problems),
+                        f"{action}: " + "; ".join(problems), refused=None if response.ok else response.error)
         message_ids = list(dict.fromkeys(e["message_id"] for e in found))
         if response.message_id and response.message_id not in message_ids:
             problems.append(f"the package reported MessageId {response.message_id}, customs received {message_ids}")
@@ -172,7 +183,7 @@ class ContractSut:
             problems.append(f"one request, {len(message_ids)} {action} messages with different MessageIds: "
                             f"{message_ids}")
         entry = next((e for e in found if e["message_id"] == response.message_id), found[0])
-        message_id = entry["message_id"]
+        message_id, action = entry["message_id"], entry["action"]
         if lrn is not None and entry["correlation"] not in (None, lrn):
             problems.append(f"the {action} carries the LRN {entry['correlation']}, the harness asked for {lrn}")
         receipted = entry["verdict"] == "accepted" and bool(self.sim.journal(

@@ -40,7 +40,8 @@ class Sent:
 
     ``receipt``: customs accepted it and answered with its signed receipt; ``problems``: what is wrong
     with the exchange (an ebMS error, a receipt that failed the client's checks, an LRN other than the one
-    asked for), each in words for the report; ``outcome``: the reference client's own view, when it sent it.
+    asked for), each in words for the report; ``outcome``: the reference client's own view, when it sent it;
+    ``refused``: the package's reason when it declined to act (and, as customs saw, sent nothing).
     """
 
     action: str
@@ -50,6 +51,7 @@ class Sent:
     problems: tuple[str, ...] = ()
     summary: str = ""
     outcome: SendOutcome | None = None
+    refused: str | None = None
 
     def describe(self) -> str:
         return self.summary or (f"{self.action} {self.message_id}: "
@@ -117,7 +119,10 @@ class SystemUnderTest(Protocol):
                 house_document: DocumentRef | None = None) -> Sent: ...
 
     def answer_information(self, trader: str, mrn: str, referral: str, text: str,
-                           attachments: Sequence[Attachment] = ()) -> Sent: ...
+                           attachments: Sequence[Attachment] = (), *, amend_as: str | None = None) -> Sent:
+        """Answer the information request the way it asks: IE3R02, or an amendment of the filing type
+        ``amend_as`` (offered with a sample dataset) when the request asks for one."""
+        ...
 
     def answer_screening(self, trader: str, mrn: str, referral: str, master_document: DocumentRef) -> Sent: ...
 

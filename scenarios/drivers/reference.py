@@ -43,6 +43,10 @@ RELEASE1_ACTIONS = frozenset({"IE3F32", "IE3F43", "IE3F44", "IE3A32", "IE3A43", 
 DocumentRef = tuple[str, str] | Mapping[str, Any]
 
 
+class RefusedByPackage(ValueError):
+    """The package will not do what it was asked, for a business reason (e.g. a Do Not Load in force)."""
+
+
 @dataclass
 class ReferenceDriver:
     trader_url: str
@@ -141,6 +145,11 @@ class ReferenceDriver:
         """IE3N06: ``trader`` (the carrier) notifies the arrival of the ENS filings ``entries`` (MRNs, or
         ``{"mrn"}`` / ``{"document": (number, type)}``); means, office and time default to the sample
         carriage of ``mode``. Returns (LRN of the notification, outcome)."""
+        client = self.client(trader)
+        held = sorted(client.business.do_not_load & {e for e in entries if isinstance(e, str)})
+        if held and not client.faults.ignore_do_not_load:
+            # domain/ics2.md "Messages": IE3Q01 Do Not Load; the consignment is held until its ENS is amended
+            raise RefusedByPackage(f"Do Not Load in force for {', '.join(held)}: the arrival is not notified")
         sample = carriage(mode)
         first_entry = sample["customs_office_of_first_entry"]
         lrn = self.next_lrn(trader)
@@ -161,9 +170,20 @@ class ReferenceDriver:
         return self.file_payload(trader, "IE3Q05", payload)
 
     def answer_rfi(self, trader: str, mrn: str, referral: str, text: str | None,
-                   attachments: Sequence[tuple[str, bytes, str]] = ()) -> SendOutcome:
-        """IE3R02: answer request item 1 of the information request ``referral`` with ``text`` and the
-        (Content-ID, octets, MIME type) ``attachments``, each sent as its own signed MIME part."""
+                   attachments: Sequence[tuple[str, bytes, str]] = (), *, amend_as: str | None = None
+                   ) -> tuple[str, SendOutcome]:
+        """Answer the information request ``referral`` the way it asks (IE3Q02 responseMethod): by an
+        amendment of the filing type ``amend_as`` when it asks for one and one is offered, else IE3R02 with
+        ``text`` and the (Content-ID, octets, MIME type) ``attachments``, each its own signed MIME part.
+        Returns (the action sent, outcome)."""
+        client = self.client(trader)
+        asks_amendment = client.business.information_requests.get(referral) == "2"
+        if asks_amendment and amend_as is not None and not client.faults.answer_rfi_by_r02_only:
+            return "IE3A" + amend_as[4:], self.amend(trader, amend_as, mrn)[1]
+        return "IE3R02", self._answer_rfi_r02(trader, mrn, referral, text, attachments)
+
+    def _answer_rfi_r02(self, trader: str, mrn: str, referral: str, text: str | None,
+                        attachments: Sequence[tuple[str, bytes, str]]) -> SendOutcome:
         response = {"text": text, "attachments": [(cid, mime_type) for cid, _, mime_type in attachments]}
         payload = build_rfi_answer(self.pki.trader(trader).eori, mrn, referral, [response])
         return self.file_payload(trader, "IE3R02", payload, attachments=attachments)

@@ -13,7 +13,7 @@ from typing import Any
 
 from scenarios.client.ics2 import PullOutcome, SendOutcome
 from scenarios.drivers.observed import Attachment, DocumentRef, Received, Sent, parse_payload
-from scenarios.drivers.reference import ReferenceDriver
+from scenarios.drivers.reference import ReferenceDriver, RefusedByPackage
 from scenarios.pki import PkiFiles
 
 MAX_PULLS = 50  # a scenario never has more waiting for one trader; guards against a queue that never empties
@@ -82,7 +82,10 @@ class ReferenceSut:
         return sent_from("IE3Q04", None, self.driver.invalidate(trader, mrn))
 
     def arrive(self, trader: str, mrns: Sequence[str]) -> Sent:
-        lrn, outcome = self.driver.arrive(trader, list(mrns))
+        try:
+            lrn, outcome = self.driver.arrive(trader, list(mrns))
+        except RefusedByPackage as refusal:
+            return Sent("IE3N06", "", None, False, (f"the package refused: {refusal}",), refused=str(refusal))
         return sent_from("IE3N06", lrn, outcome)
 
     def consult(self, trader: str, *, master_document: DocumentRef | None = None,
@@ -91,8 +94,9 @@ class ReferenceSut:
         return sent_from("IE3Q05", None, outcome)
 
     def answer_information(self, trader: str, mrn: str, referral: str, text: str,
-                           attachments: Sequence[Attachment] = ()) -> Sent:
-        return sent_from("IE3R02", None, self.driver.answer_rfi(trader, mrn, referral, text, attachments))
+                           attachments: Sequence[Attachment] = (), *, amend_as: str | None = None) -> Sent:
+        action, outcome = self.driver.answer_rfi(trader, mrn, referral, text, attachments, amend_as=amend_as)
+        return sent_from(action, None, outcome)
 
     def answer_screening(self, trader: str, mrn: str, referral: str, master_document: DocumentRef) -> Sent:
         outcome = self.driver.answer_screening(trader, mrn, referral, master_document=master_document)

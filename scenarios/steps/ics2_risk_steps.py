@@ -85,6 +85,37 @@ def answer_rfi(sut: SystemUnderTest, inbox: Inbox, scene: Scene, trader: str) ->
     scene.record(sent)
 
 
+@when(parsers.parse('the trader "{trader}" answers the information request the way it asks'))
+def answer_rfi_as_asked(sut: SystemUnderTest, inbox: Inbox, scene: Scene, trader: str) -> None:
+    """The package reads the IE3Q02's responseMethod and answers by IE3R02 or by an amendment of its ENS
+    (offered with a full dataset); which one it chose shows in the journal and the referral's record."""
+    assert scene.mrn is not None and scene.filing_type is not None
+    sent = sut.answer_information(trader, scene.mrn, _referral(inbox, trader, "IE3Q02"),
+                                  "The commercial invoice is attached.",
+                                  [("invoice@trader.example", b"%PDF-1.4\n% invoice\n", "application/pdf")],
+                                  amend_as=scene.filing_type)
+    assert sent.receipt, f"the answer was not receipted: {sent.describe()}"
+    scene.record(sent)
+
+
+@when(parsers.parse('the trader "{trader}" is asked to notify the arrival of that ENS'))
+def asked_to_arrive(sut: SystemUnderTest, scene: Scene, trader: str) -> None:
+    """No assertion here: whether the package sends or declines is what the next step judges."""
+    assert scene.mrn is not None
+    scene.record(sut.arrive(trader, [scene.mrn]))
+
+
+@then(parsers.parse('the package declines, and customs received no "{action}" from "{trader}"'))
+def declined(sut: SystemUnderTest, sim: SimControl, scene: Scene, action: str, trader: str) -> None:
+    """domain/ics2.md "Messages": after a Do Not Load (IE3Q01) the consignment is held until its ENS is
+    amended; a package that keeps acting on it is judged from the wire, whatever it answered."""
+    sent = sim.journal(direction="in", kind="user", sender=sut.eori(trader), action=action)
+    assert not sent, (f"customs received {len(sent)} {action} from {trader} while a Do Not Load was in force: "
+                      f"{[e['message_id'] for e in sent]}")
+    assert scene.sent is not None and scene.sent.refused, (
+        f"the package did not say it declined; it answered: {scene.sent.describe() if scene.sent else 'nothing'}")
+
+
 @when(parsers.parse('the trader "{trader}" answers the screening request with an IE3R03'))
 def answer_hrcm(sut: SystemUnderTest, sim: SimControl, inbox: Inbox, scene: Scene, trader: str) -> None:
     assert scene.mrn is not None
