@@ -15,7 +15,6 @@ steps through the pytest-bdd hooks, prints one progress line per scenario and wr
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from _pytest.runner import runtestprotocol
 from pytest_bdd.parser import Scenario, ScenarioTemplate, Step
 from pytest_bdd.scenario import scenario_wrapper_template_registry
 
+from scenarios.failures import failure
 from scenarios.requirements import Catalogue
 from scenarios.selection import (
     REFERENCE_CLIENT,
@@ -71,35 +71,6 @@ def unimplemented_because(missing: Sequence[str]) -> str:
     if REFERENCE_CLIENT in missing:
         why.append("needs the reference client's injected client faults, which no package can be asked for")
     return "; ".join(why)
-
-
-# What an assertion message points at. XPaths start at an ICS2 message root or a prefixed element
-# (/IE3N99/..., /S12:Envelope/...), so file paths and URLs in a message are not mistaken for one.
-_XPATH = re.compile(r"/(?:IE3[AFNQR]\d{2}|[A-Za-z][\w-]*:[A-Za-z][\w.-]*)(?:/[A-Za-z_][\w.:-]*(?:\[\d+\])?)*"
-                    r"(?:/@[\w:-]+)?")
-_HEADER = re.compile(r"\b(Content-Type|Content-ID|Content-Transfer-Encoding|SOAPAction|MIME-Version|"
-                     r"Authorization|[A-Z][A-Za-z]+(?:-[A-Z][A-Za-z]+)+) header\b|\bheader '?([A-Za-z][\w-]+)")
-_CERT = re.compile(r"\b(notBefore|notAfter|not[ -]yet[ -]valid|expired|revoked|untrusted|keyUsage|"
-                   r"extendedKeyUsage|key usage|wrong-key-usage|subject|issuer|serialNumber|"
-                   r"BinarySecurityToken|X509PKIPathv1|leaf-only)\b")
-
-
-def locate(message: str) -> str | None:
-    """The XPath, header or certificate field an assertion message names ("xpath:/IE3N99/...",
-    "header:Content-Type", "certificate:notAfter"), or None."""
-    if found := _XPATH.search(message):
-        return f"xpath:{found.group(0)}"
-    if found := _HEADER.search(message):
-        return f"header:{found.group(1) or found.group(2)}"
-    if found := _CERT.search(message):
-        return f"certificate:{found.group(1)}"
-    return None
-
-
-def failure(message: str, step: tuple[str, str] | None) -> dict[str, Any]:
-    message = message.strip()[:4000]
-    return {"message": message, "step": step[1] if step else None, "keyword": step[0] if step else None,
-            "where": locate(message)}
 
 
 # -- journal window -----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from scenarios.failures import locate
 from scenarios.grading import (
     FAILED,
     INFORMATIONAL,
@@ -25,7 +26,6 @@ from scenarios.grading import (
     UNIMPLEMENTED,
     JournalWindow,
     grade,
-    locate,
 )
 from scenarios.requirements import CATALOGUE, STRENGTHS, CatalogueError, load_catalogue
 from scenarios.selection import discover
