@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run test lint unit bench load mutants clean
+.PHONY: setup browser run test lint unit bench load mutants clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -24,8 +24,18 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy icssim simulator scenarios certs load
 
-## The whole suite: lint, unit, integration on loopback (real TLS, real servers), scenarios.
-test: lint
+## Debian's chromium for the real-browser tests (tests/browser); installed only when missing, with sudo
+## only when not root and sudo exists.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=; if [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi; \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  log=$$( { $$SUDO apt-get update -qq && \
+	            $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } 2>&1 ) || \
+	    { echo "$$log"; exit 1; }; }
+
+## The whole suite: lint, unit, integration on loopback (real TLS, real servers), browser, scenarios.
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 bench: setup

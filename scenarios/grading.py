@@ -355,8 +355,10 @@ class GradingPlugin:
     def pytest_bdd_before_scenario(self, scenario: Scenario) -> None:
         self._positions = {id(step): index for index, step in enumerate(scenario.steps)}
 
-    def pytest_bdd_before_step(self) -> None:
+    def pytest_bdd_before_step(self, step: Step) -> None:
         self._step_started = time.perf_counter()
+        if self.spec.driver != "reference":  # a package's steps take seconds (a person's, minutes): show each
+            self.write_line(f"      {step.keyword} {step.name}")
 
     def pytest_bdd_after_step(self, step: Step) -> None:
         self._step_done(step, "passed")

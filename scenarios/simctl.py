@@ -181,6 +181,23 @@ class SimControl:
     def clear_faults(self, *, profile: str = "ics2") -> int:
         return int(self._call("DELETE", f"/{profile}/faults")["removed"])
 
+    # -- the manual driver's instruction board (simulator/portal, the page at /_sim/manual) -------------
+    def manual_show(self, instruction: dict[str, Any]) -> dict[str, Any]:
+        """Put up the step a person is to perform (id, step, title, text, action, party, eori, expects,
+        awaiting, data, started_at, deadline_at); returns the board's state."""
+        return dict(self._call("PUT", "/manual/instruction", instruction))
+
+    def manual_state(self) -> dict[str, Any]:
+        """The board: "instruction" (or None), the person's "answer" (or None), "seconds_left", "history"."""
+        return dict(self._call("GET", "/manual/instruction"))
+
+    def manual_clear(self, instruction_id: str, *, result: str | None = None, ok: bool | None = None) -> bool:
+        """Take the step down, with its result for the page's history; False when it was not shown."""
+        flag = None if ok is None else ("1" if ok else "0")
+        shown = None if result is None else result[:2000]  # the board keeps a line, not a report
+        return bool(self._call("DELETE", "/manual/instruction",
+                               query={"id": instruction_id, "result": shown, "ok": flag})["cleared"])
+
     def wait_for(self, probe: Callable[[], Any], *, timeout: float = 10.0, what: str = "condition") -> Any:
         """Poll the journal-backed `probe` until it returns something truthy (no fixed sleeps)."""
         deadline = time.monotonic() + timeout

@@ -50,9 +50,11 @@ def create_app(config: SimConfig, *, role: str = "trader", create_schema: bool =
     app.extensions[EXTENSION_KEY] = ctx
     if role in ("control", "all"):
         from simulator.control.views import control, require_token
+        from simulator.portal.views import init_portal
 
         app.before_request(require_token)
         app.register_blueprint(control)
+        init_portal(app)  # the person's pages (manual driver) live on the control server only
     if role in ("trader", "all"):
         # A trivial endpoint behind the same TLS stack: liveness checks and the benchmark's ceiling.
         app.add_url_rule("/health", "trader_health", lambda: {"status": "ok"})

@@ -169,21 +169,22 @@ class ReferenceDriver:
                                      notifications_requested=notifications_requested)
         return self.file_payload(trader, "IE3Q05", payload)
 
-    def answer_rfi(self, trader: str, mrn: str, referral: str, text: str | None,
-                   attachments: Sequence[tuple[str, bytes, str]] = (), *, amend_as: str | None = None
-                   ) -> tuple[str, SendOutcome]:
-        """Answer the information request ``referral`` the way it asks (IE3Q02 responseMethod): by an
-        amendment of the filing type ``amend_as`` when it asks for one and one is offered, else IE3R02 with
-        ``text`` and the (Content-ID, octets, MIME type) ``attachments``, each its own signed MIME part.
-        Returns (the action sent, outcome)."""
+    def answer_as_asked(self, trader: str, mrn: str, referral: str, text: str | None,
+                        attachments: Sequence[tuple[str, bytes, str]] = (), *, amend_as: str | None = None
+                        ) -> tuple[str, SendOutcome]:
+        """Answer the information request ``referral`` the way it asks (IE3Q02 responseMethod, as the
+        client remembers it): by an amendment of the filing type ``amend_as`` when it asks for one and one
+        is offered, else by IE3R02 (:meth:`answer_rfi`). Returns (the action sent, outcome)."""
         client = self.client(trader)
         asks_amendment = client.business.information_requests.get(referral) == "2"
         if asks_amendment and amend_as is not None and not client.faults.answer_rfi_by_r02_only:
             return "IE3A" + amend_as[4:], self.amend(trader, amend_as, mrn)[1]
-        return "IE3R02", self._answer_rfi_r02(trader, mrn, referral, text, attachments)
+        return "IE3R02", self.answer_rfi(trader, mrn, referral, text, attachments)
 
-    def _answer_rfi_r02(self, trader: str, mrn: str, referral: str, text: str | None,
-                        attachments: Sequence[tuple[str, bytes, str]]) -> SendOutcome:
+    def answer_rfi(self, trader: str, mrn: str, referral: str, text: str | None,
+                   attachments: Sequence[tuple[str, bytes, str]] = ()) -> SendOutcome:
+        """IE3R02: answer request item 1 of the information request ``referral`` with ``text`` and the
+        (Content-ID, octets, MIME type) ``attachments``, each sent as its own signed MIME part."""
         response = {"text": text, "attachments": [(cid, mime_type) for cid, _, mime_type in attachments]}
         payload = build_rfi_answer(self.pki.trader(trader).eori, mrn, referral, [response])
         return self.file_payload(trader, "IE3R02", payload, attachments=attachments)

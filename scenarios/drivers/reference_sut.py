@@ -95,7 +95,7 @@ class ReferenceSut:
 
     def answer_information(self, trader: str, mrn: str, referral: str, text: str,
                            attachments: Sequence[Attachment] = (), *, amend_as: str | None = None) -> Sent:
-        action, outcome = self.driver.answer_rfi(trader, mrn, referral, text, attachments, amend_as=amend_as)
+        action, outcome = self.driver.answer_as_asked(trader, mrn, referral, text, attachments, amend_as=amend_as)
         return sent_from(action, None, outcome)
 
     def answer_screening(self, trader: str, mrn: str, referral: str, master_document: DocumentRef) -> Sent:

@@ -26,14 +26,32 @@ control = Blueprint("control", __name__, url_prefix="/_sim")
 # the generic ones below know no profile.
 
 
+# A browser sends no bearer header: the person's page (simulator/portal) is opened once with the token in
+# its query, which sets it as this cookie (HttpOnly, SameSite=Strict), accepted under BROWSER_PATH only.
+BROWSER_PATH = "/_sim/manual"
+BROWSER_COOKIE = "icssim_control_token"
+
+
 def require_token() -> None:
-    """App-wide guard of every /_sim path (profiles' control blueprints included), except health."""
+    """App-wide guard of every /_sim path (profiles' control blueprints included), except health.
+
+    The bearer header everywhere; under /_sim/manual also the cookie equal to the token, and for opening
+    the page itself (GET /_sim/manual) the ``token`` query parameter."""
     if not request.path.startswith("/_sim") or request.endpoint == "control.health":
         return
     expected = current_app.config.get("ICSSIM_CONTROL_TOKEN")
     given = request.headers.get("Authorization", "")
-    if not expected or not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
-        abort(401, description="missing or wrong bearer token (see <var>/control-token)")
+    if expected and hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+        return
+    if request.path == BROWSER_PATH or request.path.startswith(BROWSER_PATH + "/"):
+        offered = [request.cookies.get(BROWSER_COOKIE, "")]
+        if request.path == BROWSER_PATH and request.method == "GET":
+            offered.append(request.args.get("token", ""))
+        if expected and any(value and hmac.compare_digest(value.encode(), expected.encode()) for value in offered):
+            return
+        abort(401, description="missing or wrong token: open the page as /_sim/manual?token=<the token in "
+                               "<var>/control-token>")
+    abort(401, description="missing or wrong bearer token (see <var>/control-token)")
 
 
 @control.app_errorhandler(HTTPException)

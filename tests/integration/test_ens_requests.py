@@ -9,6 +9,7 @@ import pytest
 from lxml import etree
 
 from scenarios.drivers.reference import ReferenceDriver
+from scenarios.drivers.reference_sut import ReferenceSut
 from scenarios.filings.ics2 import build_filing, sample_data
 from scenarios.filings.ics2_messages import build_rfi_answer
 from scenarios.filings.ics2_sets import partial_set
@@ -28,7 +29,7 @@ def _registered(driver: ReferenceDriver, control: SimControl, inbox: Inbox, trad
                 message: str = "IE3F32") -> str:
     _, sent = driver.file(trader, message)
     assert sent.receipt, sent.errors
-    inbox.expect(driver, trader, "IE3R01")
+    inbox.expect(ReferenceSut(driver), trader, "IE3R01")
     return str(control.ics2_ens(message_id=sent.message_id)[0]["mrn"])
 
 
@@ -44,14 +45,14 @@ def test_filing_for_another_declarant_needs_a_declared_representation(sim: SimHa
     data["message_sender"] = b  # trader-b files for the declarant trader-a
     sent = driver.file_payload("trader-b", "IE3F32", build_filing("IE3F32", data))
     assert sent.receipt
-    refused = inbox.expect(driver, "trader-b", "IE3N01")
+    refused = inbox.expect(ReferenceSut(driver), "trader-b", "IE3N01")
     assert any(code == "12" and "not declared as a representative" in reason for code, reason in _errors(refused))
     assert control.ics2_ens(message_id=sent.message_id)[0]["state"] == "rejected"
     control.ics2_add_representation(b, a)
     try:
         data["lrn"] = "REPLRN0002"
         sent = driver.file_payload("trader-b", "IE3F32", build_filing("IE3F32", data))
-        assert inbox.expect(driver, "trader-b", "IE3R01")
+        assert inbox.expect(ReferenceSut(driver), "trader-b", "IE3R01")
         assert control.ics2_ens(message_id=sent.message_id)[0]["state"] == "registered"
     finally:
         control.ics2_remove_representation(b, a)
@@ -63,9 +64,9 @@ def test_a_second_filing_with_the_same_lrn_is_refused_by_ie3n01(sim: SimHandle, 
     a = sim.pki.trader("trader-a").eori
     payload = build_filing("IE3F32", sample_data("IE3F32", lrn="DUPLRN0001", eori=a))
     assert driver.file_payload("trader-a", "IE3F32", payload).receipt
-    inbox.expect(driver, "trader-a", "IE3R01")
+    inbox.expect(ReferenceSut(driver), "trader-a", "IE3R01")
     second = driver.file_payload("trader-a", "IE3F32", payload)  # new MessageId, same LRN
-    refused = inbox.expect(driver, "trader-a", "IE3N01")
+    refused = inbox.expect(ReferenceSut(driver), "trader-a", "IE3N01")
     assert any("non-unique LRN" in reason for _, reason in _errors(refused))
     assert control.ics2_ens(message_id=second.message_id)[0]["mrn"] is None
 
@@ -75,12 +76,12 @@ def test_arrival_of_an_unknown_ens_and_of_none(sim: SimHandle, control: SimContr
     mrn = _registered(driver, control, inbox, message="IE3F20")
     _, sent = driver.arrive("trader-a", [mrn, "26BE00000000000999"])
     assert sent.receipt
-    assert mrn in inbox.expect(driver, "trader-a", "IE3R04").texts("MRN")
-    n07 = inbox.expect(driver, "trader-a", "IE3N07")
+    assert mrn in inbox.expect(ReferenceSut(driver), "trader-a", "IE3R04").texts("MRN")
+    n07 = inbox.expect(ReferenceSut(driver), "trader-a", "IE3N07")
     assert n07.texts("MRN") == ["26BE00000000000999"]
     _, empty = driver.arrive("trader-a", [])
     assert empty.receipt
-    n99 = inbox.expect(driver, "trader-a", "IE3N99")
+    n99 = inbox.expect(ReferenceSut(driver), "trader-a", "IE3N99")
     assert n99.texts("errorCode") == ["13"]
 
 
@@ -91,9 +92,9 @@ def test_an_answer_naming_another_referral_is_refused_and_the_request_stays_open
                                 lrn=driver.upcoming_lrn("trader-a"))
     mrn = _registered(driver, control, inbox)
     control.advance_clock(1)
-    referral = inbox.expect(driver, "trader-a", "IE3Q02").texts("referralRequestReference")[0]
+    referral = inbox.expect(ReferenceSut(driver), "trader-a", "IE3Q02").texts("referralRequestReference")[0]
     assert driver.answer_rfi("trader-a", mrn, "SOMETHING-ELSE", "an answer").receipt
-    refused = inbox.expect(driver, "trader-a", "IE3N01")
+    refused = inbox.expect(ReferenceSut(driver), "trader-a", "IE3N01")
     assert any(code == "92" and referral in reason for code, reason in _errors(refused))
     history = control.ics2_history(mrn)
     assert history["state"] == "information_requested" and history["referrals"][0]["answered_at"] is None
@@ -114,9 +115,9 @@ def test_consultation_of_another_traders_ens_returns_nothing(sim: SimHandle, con
     inbox = Inbox()
     mrn = _registered(driver, control, inbox, message="IE3F20")
     assert driver.consult("trader-b", mrn=mrn).receipt
-    assert inbox.expect(driver, "trader-b", "IE3R08").texts_under("ensFiling", "MRN") == []
+    assert inbox.expect(ReferenceSut(driver), "trader-b", "IE3R08").texts_under("ensFiling", "MRN") == []
     assert driver.consult("trader-a", mrn=mrn).receipt
-    own = inbox.expect(driver, "trader-a", "IE3R08")
+    own = inbox.expect(ReferenceSut(driver), "trader-a", "IE3R08")
     assert own.texts_under("ensFiling", "MRN") == [mrn]
     # notifications of the last 30 days about it: the IE3R01 at least
     assert "IE3R01" in own.texts_under("notification", "messageType")
@@ -134,7 +135,7 @@ def test_a_control_event_sends_what_the_step_declares(sim: SimHandle, control: S
     inbox = Inbox()
     mrn = _registered(driver, control, inbox)
     control.ics2_fire(mrn, "notify_control", kind="aeo", details={"control": "documentary check"})
-    n09 = inbox.expect(driver, "trader-a", "IE3N09")
+    n09 = inbox.expect(ReferenceSut(driver), "trader-a", "IE3N09")
     assert mrn in n09.texts("MRN")
     root: etree._Element = n09.payload
     assert etree.QName(root).localname == "IE3N09"
@@ -160,7 +161,7 @@ def test_a_house_filing_for_a_complete_ens_is_refused_not_crashed(sim: SimHandle
     a, b = sim.pki.trader("trader-a").eori, sim.pki.trader("trader-b").eori
     complete = sample_data("IE3F30", lrn="CPLLRN0001", eori=a, master_document="MAWB-SHARED-1")
     assert driver.file_payload("trader-a", "IE3F30", build_filing("IE3F30", complete)).receipt
-    inbox.expect(driver, "trader-a", "IE3R01")
+    inbox.expect(ReferenceSut(driver), "trader-a", "IE3R01")
     house = sample_data("IE3F31", lrn="HSELRN0001", eori=a, master_document="MAWB-SHARED-1")
     sent = driver.file_payload("trader-a", "IE3F31", build_filing("IE3F31", house))
     assert sent.receipt, sent.errors
@@ -170,11 +171,11 @@ def test_a_house_filing_for_a_complete_ens_is_refused_not_crashed(sim: SimHandle
                           house_filer=b)
     for trader, (message, data) in zip(("trader-a", "trader-b"), members, strict=True):
         assert driver.file_data(trader, message, data)[1].receipt
-    inbox.expect(driver, "trader-b", "IE3R01")
+    inbox.expect(ReferenceSut(driver), "trader-b", "IE3R01")
     [(message, late)] = partial_set("sea-master-house", lrn_prefix="OOS2", eori=a, master_document="MBL-OOS-1",
                                     houses=1, house_filer=b)[1:]
     late["houses"][0]["transport_document"]["number"] = "MBL-OOS-1-H9"  # a house the master did not name
     late_sent = driver.file_payload("trader-b", message, build_filing(message, late))
-    refused = inbox.expect(driver, "trader-b", "IE3N01")
+    refused = inbox.expect(ReferenceSut(driver), "trader-b", "IE3N01")
     assert any(code == "92" and "no further partial filing" in reason for code, reason in _errors(refused))
     assert control.ics2_ens(message_id=late_sent.message_id)[0]["state"] == "rejected"
