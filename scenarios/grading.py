@@ -177,6 +177,16 @@ def suite_json(catalogue: Catalogue) -> dict[str, Any]:
             "requirements_sha256": catalogue.sha256}
 
 
+def product_of(spec: RunSpec) -> dict[str, str]:
+    """The system under test as the reports name it: --product / --product-version, else the reference
+    client (with the suite's version) or an unnamed package behind the driver."""
+    if spec.product:
+        return {"name": spec.product, "version": spec.product_version or "unversioned"}
+    if spec.driver == "reference":
+        return {"name": DEFAULT_PRODUCT, "version": spec.product_version or package_version()}
+    return {"name": f"unnamed package ({spec.driver} driver)", "version": spec.product_version or "unversioned"}
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -186,7 +196,7 @@ def run_record(records: Sequence[ScenarioRecord], spec: RunSpec, catalogue: Cata
     scenarios = [r.as_json() for r in records]
     return {
         "format": RUN_FORMAT, "suite": suite_json(catalogue),
-        "product": {"name": spec.product or DEFAULT_PRODUCT, "version": spec.product_version or package_version()},
+        "product": product_of(spec),
         "driver": spec.driver, "started": started, "finished": finished,
         "selection": spec.selection_json(), "capabilities": {"unsupported": list(spec.unsupported),
                                                              "file": spec.capabilities_file},

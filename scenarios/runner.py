@@ -224,6 +224,8 @@ def run_conformance(args: argparse.Namespace, config: Any) -> int:
     ]
     if spec.keyword:
         pytest_args += ["-k", spec.keyword]
+    if spec.driver == "manual":
+        pytest_args.append("--capture=no")  # the instructions are for the person at this terminal
     if spec.driver_command:
         pytest_args.append(f"--icssim-driver-command={spec.driver_command}")
     if spec.driver_url:

@@ -326,3 +326,14 @@ def test_the_plugin_grades_records_retries_and_writes_the_run_record(tmp_path: P
     assert any(line.startswith("[1/6] A MUST check passes ... OK (") for line in progress), progress
     assert any("A timing check passes on its second attempt ... OK (retried)" in line for line in progress)
     assert any("A MAY check fails ... INFORMATIONAL (failed)" in line for line in progress)
+
+
+def test_the_reports_name_the_system_under_test_by_its_driver_when_no_product_is_given() -> None:
+    from scenarios.grading import DEFAULT_PRODUCT, product_of
+    from scenarios.selection import RunSpec
+
+    assert product_of(RunSpec())["name"] == DEFAULT_PRODUCT
+    assert product_of(RunSpec(driver="command")) == {"name": "unnamed package (command driver)",
+                                                     "version": "unversioned"}
+    assert product_of(RunSpec(driver="manual", product="Acme EDI", product_version="4.2")) == {
+        "name": "Acme EDI", "version": "4.2"}
