@@ -261,6 +261,7 @@ _LAYOUT: dict[str, dict[str, str]] = {  # manifest.json keys -> paths relative t
                     "chain": "server/push-client.pem"},
     "harness": {"cert": "harness/evidence.pem", "key": "harness/evidence.key", "chain": "harness/evidence.pem"},
 }
+PARTY_FORMAT = "icssim-party/1"
 _TRADER_LAYOUT = {"sealing_cert": "sealing.pem", "sealing_key": "sealing.key",
                   "sealing_chain": "sealing-chain.pem", "tls_cert": "tls.pem", "tls_key": "tls.key",
                   "ap_cert": "ap.pem", "ap_key": "ap.key"}
@@ -357,4 +358,8 @@ def issue_party_certificate(
     purposes: tuple[Purpose, ...] = ("sealing", "tls-client") if purpose == "both" else (purpose,)
     builder = _Builder(out, _utc(now), force=True)
     _issue_party(builder, ".", TraderSpec(name, eori, "valid"), issuing, None, purposes)
+    files = {key: file for key, file in _TRADER_LAYOUT.items() if (out / file).exists()}
+    # party.json names the identity, so that the harness can act as it: `icssim conformance --party DIR`
+    builder.write("party.json", json.dumps({"format": PARTY_FORMAT, "name": name, "eori": eori, "files": files},
+                                           indent=2).encode() + b"\n")
     return TraderCredentials(name, eori, "valid", **{key: out / file for key, file in _TRADER_LAYOUT.items()})

@@ -49,6 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="http driver: the base URL of the vendor's controller")
     group.addoption("--icssim-driver-timeout", type=float, default=os.environ.get("ICSSIM_DRIVER_TIMEOUT"),
                     help="seconds one action may take (default: 60; manual: 600)")
+    group.addoption("--icssim-party", action="append", default=[],
+                    help="a directory made by `icssim certs issue`: the package acts as that party (repeatable)")
     group.addoption("--icssim-spec", help="run spec (JSON or TOML): selection, capabilities, product")
     group.addoption("--icssim-run-record", help="write the graded run record (run.json) here")
 
@@ -108,7 +110,12 @@ def sim(pytestconfig: pytest.Config) -> SimControl:
 
 @pytest.fixture(scope="session")
 def pki(pytestconfig: pytest.Config) -> PkiFiles:
-    return PkiFiles.load(Path(_required(pytestconfig, "icssim_pki_dir")))
+    """The test PKI, with the package's own identities (--icssim-party) in place of the sample traders."""
+    files = PkiFiles.load(Path(_required(pytestconfig, "icssim_pki_dir")))
+    try:
+        return files.with_parties([Path(p) for p in pytestconfig.getoption("icssim_party")])
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def contract_driver(config: pytest.Config, sim: SimControl, pki: PkiFiles, state_dir: Path) -> Driver:
@@ -120,7 +127,8 @@ def contract_driver(config: pytest.Config, sim: SimControl, pki: PkiFiles, state
 
         # what an adapter needs to know of this run (docs/driver-contract.md, "The command's environment")
         env = {"ICSSIM_TRADER_URL": _required(config, "icssim_trader_url"), "ICSSIM_PKI_DIR": str(pki.directory),
-               "ICSSIM_DRIVER_STATE_DIR": str(state_dir)}
+               "ICSSIM_DRIVER_STATE_DIR": str(state_dir),
+               "ICSSIM_PARTY_DIRS": os.pathsep.join(str(Path(p).resolve()) for p in config.getoption("icssim_party"))}
         return CommandDriver(shlex.split(_required(config, "icssim_driver_command")), timeout=timeout, env=env)
     if kind == "http":
         from scenarios.drivers.http import HttpDriver

@@ -61,6 +61,9 @@ def add_conformance_parser(sub: Any, common: Callable[[argparse.ArgumentParser],
                    help="http driver: base URL of the vendor's controller (POST <URL>/<action>)")
     p.add_argument("--driver-timeout", dest="driver_timeout", type=float, metavar="SECONDS",
                    help="time one action may take (default 60; manual 600)")
+    p.add_argument("--party", type=Path, action="append", default=[], metavar="DIR",
+                   help="the package's own identity, made by `icssim certs issue --name trader-a --eori ... --out "
+                        "DIR`: it acts as that party with its own EORI and certificates (repeatable)")
     p.add_argument("--reports", type=Path, help="directory for the reports (default: reports)")
     p.add_argument("-k", dest="keyword", help="only scenarios matching this pytest -k expression")
     many = {"action": "append", "default": None}
@@ -224,6 +227,15 @@ def run_conformance(args: argparse.Namespace, config: Any) -> int:
     ]
     if spec.keyword:
         pytest_args += ["-k", spec.keyword]
+    parties = list(getattr(args, "party", None) or [])
+    try:
+        PkiFiles.load(Path(config.pki)).with_parties(parties)  # refuse a bad --party before anything starts
+    except FileNotFoundError:
+        pass  # no PKI yet: `icssim serve` makes it, and the parties are read again then
+    except ValueError as exc:
+        print(f"icssim conformance: {exc}", file=sys.stderr)
+        return 2
+    pytest_args += [f"--icssim-party={Path(p).resolve()}" for p in parties]
     if spec.driver == "manual":
         pytest_args.append("--capture=no")  # the instructions are for the person at this terminal
     if spec.driver_command:
@@ -236,7 +248,7 @@ def run_conformance(args: argparse.Namespace, config: Any) -> int:
     try:
         if any(p.runs for p in planned):  # everything UNIMPLEMENTED: nothing needs a simulator
             control, trader_url, local = _simulator(args, config)
-            register_parties(control, PkiFiles.load(Path(config.pki)), SAMPLE_PARTIES)
+            register_parties(control, PkiFiles.load(Path(config.pki)).with_parties(parties), SAMPLE_PARTIES)
             pytest_args += [f"--icssim-control-url={control.url}", f"--icssim-token={control.token}",
                             f"--icssim-trader-url={trader_url}"]
         code = pytest.main(pytest_args)

@@ -11,6 +11,8 @@ Configuration (environment; `icssim conformance --driver command` sets the ICSSI
   ICSSIM_ADAPTER_TRADER_URL  the simulator's trader URL (default: ICSSIM_TRADER_URL, else
                              https://127.0.0.1:8443)
   ICSSIM_ADAPTER_PARTY       the party to act as when a request names none (default trader-a)
+  ICSSIM_PARTY_DIRS          the package's own identities (`icssim certs issue` folders, os.pathsep-separated),
+                             each in place of the sample trader it names
 
 State (``adapter-state.json`` in the state directory), per party: the LRN counter, the messages pulled
 but not yet reported (``received``), the MessageIds sent but not yet reported (``sent``), and what the
@@ -263,7 +265,9 @@ def handle(request: Json, environ: dict[str, str]) -> Json:
         return {"ok": False, "error": f"this adapter speaks {CONTRACT}, not {request.get('contract')!r}"}
     if action not in ACTIONS:
         return {"ok": False, "unsupported": True, "error": f"unknown action {action!r}"}
-    pki = PkiFiles.load(Path(environ["ICSSIM_ADAPTER_PKI"]))
+    # the package's own identities (`icssim conformance --party DIR`) act in place of the sample traders
+    own = [Path(d) for d in environ.get("ICSSIM_PARTY_DIRS", "").split(os.pathsep) if d]
+    pki = PkiFiles.load(Path(environ["ICSSIM_ADAPTER_PKI"])).with_parties(own)
     trader_url = environ.get("ICSSIM_ADAPTER_TRADER_URL") or environ.get("ICSSIM_TRADER_URL") or DEFAULT_URL
     name = request.get("party") or environ.get("ICSSIM_ADAPTER_PARTY", "trader-a")
     with _locked_state(Path(environ["ICSSIM_ADAPTER_STATE"])) as state:

@@ -85,3 +85,38 @@ def test_what_an_adapter_claims_is_checked_against_the_wire(tmp_path: Path, lie:
     assert completed.returncode == 1, (completed.stdout + completed.stderr)[-4000:]
     [failed] = [s for s in record["scenarios"] if s["verdict"] == FAILED]
     assert reason in failed["failure"]["message"], failed["failure"]
+
+
+OWN_EORI = "NL123456789012"
+
+
+def test_the_package_acts_under_its_own_certificate_and_eori(tmp_path: Path) -> None:
+    """A first-time user's own identity (`icssim certs issue`), registered by the harness as a user would,
+    replaces the sample trader it names: the filings reach customs from its EORI, sealed with its key."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ICSSIM_", "PYTEST_"))}
+    pki_dir, own = tmp_path / "var" / "pki", tmp_path / "own" / "trader-a"
+    for command in (["certs", "init", "--dir", str(pki_dir)],
+                    ["certs", "issue", "--dir", str(pki_dir), "--name", "trader-a", "--eori", OWN_EORI,
+                     "--out", str(own)]):
+        done = subprocess.run([sys.executable, "-m", "icssim", *command], cwd=REPO, env=base, capture_output=True,
+                              text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    completed, record = _conformance(tmp_path, [sys.executable, str(ADAPTER)], "--party", str(own), "--scenario",
+                                     "r1_filing_registered:a-valid-ie3f32-*")
+    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-4000:]
+    [scenario] = [s for s in record["scenarios"] if s["outcome"] == "passed"]
+    senders = {entry.get("sender") for entry in scenario["wire"] if entry["direction"] == "in"
+               and entry["kind"] == "user"}
+    assert senders == {OWN_EORI}, senders
+
+
+def test_a_party_folder_that_is_not_an_identity_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    (tmp_path / "not-a-party").mkdir()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ICSSIM_", "PYTEST_"))}
+    subprocess.run([sys.executable, "-m", "icssim", "certs", "init", "--dir", str(tmp_path / "var" / "pki")],
+                   cwd=REPO, env=base, capture_output=True, check=True)
+    done = subprocess.run([sys.executable, "-m", "icssim", "conformance", "--var-dir", str(tmp_path / "var"),
+                           "--party", str(tmp_path / "not-a-party")], cwd=REPO, env=base, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "party.json" in done.stderr and "icssim certs issue" in done.stderr, done.stderr
