@@ -195,6 +195,25 @@ def _wire(messages: tuple[WireMessage, ...]) -> str:
             f"<th>Error code</th><th>Detail</th><th>Message id</th></tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>")
 
 
+def _driver_log(scenario: Scenario) -> str:
+    """The exchanges with a contract driver (docs/driver-contract.md): what was asked, what came back."""
+    if not scenario.driver_log:
+        return ""
+    rows = []
+    for exchange in scenario.driver_log:
+        answer = exchange.error or exchange.response or ""
+        shown = [f"<details><summary>request</summary><pre>{esc(exchange.request)}</pre></details>",
+                 f"<details><summary>{'error' if exchange.error else 'answer'}</summary><pre>{esc(answer)}</pre>"
+                 "</details>"]
+        if exchange.stderr:
+            shown.append(f"<details><summary>stderr</summary><pre>{esc(exchange.stderr)}</pre></details>")
+        rows.append(f"<tr><td>{esc(exchange.action)}</td><td>{esc(_seconds(exchange.duration_s))}</td>"
+                    f"<td>{''.join(shown)}</td></tr>")
+    return (f"<h5>Driver ({len(rows)} exchange{'s' if len(rows) != 1 else ''})</h5>\n<table class=\"wire\">\n"
+            "<thead><tr><th>Action</th><th>Time</th><th>Request, answer, stderr</th></tr></thead>\n<tbody>\n"
+            + "\n".join(rows) + "\n</tbody>\n</table>")
+
+
 def _finding(scenario: Scenario) -> str:
     failure = scenario.failure
     if failure is None:
@@ -229,6 +248,7 @@ def _scenario(scenario: Scenario, anchor: str) -> str:
         _finding(scenario),
         "<h5>Requirements</h5>" + (f'<ul class="reqs">{reqs}</ul>' if reqs else '<p class="note">none named</p>'),
         "<h5>Steps</h5>" + (f'<ol class="steps">{steps}</ol>' if steps else '<p class="note">none recorded</p>'),
+        _driver_log(scenario),
         _wire(scenario.wire),
         "</article>",
     ])

@@ -110,6 +110,18 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class DriverExchange:
+    """One request the harness made of the system under test through a contract driver, and its answer."""
+
+    action: str
+    request: str
+    response: str | None
+    error: str | None
+    stderr: str | None
+    duration_s: float | None
+
+
+@dataclass(frozen=True)
 class WireMessage:
     """One journal entry of the scenario: a message the system under test sent or was sent."""
 
@@ -143,6 +155,7 @@ class Scenario:
     failure: Failure | None
     wire: tuple[WireMessage, ...]
     line: int | None
+    driver_log: tuple[DriverExchange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -236,8 +249,15 @@ def _scenario(raw: Any, index: int) -> Scenario:
         verdict=normalise_verdict(item.get("verdict")), retried=item.get("retried") is True,
         duration_s=_seconds(item.get("duration_s")), steps=tuple(map(_step, _items(item.get("steps")))),
         failure=_failure(item.get("failure")), wire=tuple(map(_wire, _items(item.get("wire")))),
-        line=_line(item.get("line")),
+        line=_line(item.get("line")), driver_log=tuple(map(_exchange, _items(item.get("driver_log")))),
     )
+
+
+def _exchange(raw: Any) -> DriverExchange:
+    item = _mapping(raw)
+    return DriverExchange(_text(item.get("action")), _text(item.get("request")), _opt_text(item.get("response")),
+                          _opt_text(item.get("error")), _opt_text(item.get("stderr")),
+                          _seconds(item.get("duration_s")))
 
 
 def _summary(raw: Any) -> dict[str, int]:

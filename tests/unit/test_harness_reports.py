@@ -354,3 +354,17 @@ def test_evidence_helpers_refuse_to_expand_or_hide() -> None:
     assert raw_text(base64.b64encode(b"a\x00b\x1bc").decode()).text == "a\u2400b\u241bc"
     binary = raw_text(base64.b64encode(b"\xff\xfe not multipart").decode())
     assert binary.text == "\ufffd\ufffd not multipart" and "not UTF-8" in binary.notes[-1]
+
+
+def test_html_shows_the_exchanges_with_a_contract_driver_escaped() -> None:
+    run = fabricated_run()
+    run["driver"] = "command"
+    run["scenarios"][0]["driver_log"] = [
+        {"action": "file", "request": '{"action":"file","lrn":"<LRN1>"}', "response": '{"ok":true}',
+         "stderr": "adapter: <sent>\n", "duration_s": 0.42},
+        {"action": "poll", "request": '{"action":"poll"}', "error": "poll: no answer within 60 s", "duration_s": 60}]
+    page = render_html(read_run(run))
+    assert "Driver (2 exchanges)" in page
+    assert "&lt;LRN1&gt;" in page and "<LRN1>" not in page
+    assert "adapter: &lt;sent&gt;" in page and "poll: no answer within 60 s" in page and "0.42 s" in page
+    assert "Driver (" not in render_html(read_run(fabricated_run())), "no driver section without exchanges"
