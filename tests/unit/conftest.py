@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 
+from certs.pki import TestPki
 from simulator.core.store import Store
+from tests.unit.test_ics2_msh import Sim, make_sim
 
 
 @pytest.fixture
@@ -17,3 +20,17 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store.create_schema()
     yield store
     store.dispose()
+
+
+@pytest.fixture
+def sim(pki: TestPki, tmp_path: Path) -> Iterator[Sim]:
+    """A simulator app (trader and control roles) on the test module's ``pki``, nobody registered."""
+    sim = make_sim(pki, tmp_path / "var")
+    yield sim
+    sim.store.dispose()
+
+
+@pytest.fixture
+def client(sim: Sim) -> FlaskClient:
+    """Flask's test client of the control role."""
+    return sim.control

@@ -49,18 +49,6 @@ def traders(pki: TestPki) -> dict[str, Trader]:
     return {name: Trader.load(pki, name) for name in ("trader-a", "trader-b")}
 
 
-@pytest.fixture
-def sim(pki: TestPki, tmp_path: Path) -> Iterator[Sim]:
-    sim = make_sim(pki, tmp_path / "var")
-    yield sim
-    sim.store.dispose()
-
-
-@pytest.fixture
-def client(sim: Sim) -> FlaskClient:
-    return sim.control
-
-
 def _pem(trader: Trader, purpose: str = "sealing") -> str:
     cert = trader.chain[0] if purpose == "sealing" else trader.tls_cert
     return cert.public_bytes(Encoding.PEM).decode()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from certs.pki import TestPki, init_test_pki
 from simulator.app import create_app
 from simulator.control.views import BROWSER_COOKIE
 from simulator.core.config import load_config
-from tests.unit.test_ics2_msh import TOKEN, Sim, make_sim
+from tests.unit.test_ics2_msh import TOKEN
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 HOSTILE = "<script>alert('pwned')</script>"
@@ -32,18 +31,6 @@ HOSTILE = "<script>alert('pwned')</script>"
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
     return init_test_pki(tmp_path_factory.mktemp("portal-pki") / "pki")
-
-
-@pytest.fixture
-def sim(pki: TestPki, tmp_path: Path) -> Iterator[Sim]:
-    sim = make_sim(pki, tmp_path / "var")
-    yield sim
-    sim.store.dispose()
-
-
-@pytest.fixture
-def client(sim: Sim) -> FlaskClient:
-    return sim.control
 
 
 def instruction(**overrides: Any) -> dict[str, Any]:
