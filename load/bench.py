@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 
 from load.bench_mixed import mix_line, payload_kb, presign_mixed
-from load.bench_suite import run_suite
+from load.bench_suite import command_driver_args, run_suite
 from load.presign import SignedFiling, presign
 from scenarios.client.transport import MutualTlsTransport, client_tls_context
 from scenarios.pki import PkiFiles
@@ -352,6 +352,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"conformance suite: {suite.scenarios} scenarios in {suite.seconds} s, {suite.failures} failed "
               f"(exit {suite.exit_code})")
         result.update(suite_seconds=suite.seconds, suite_scenarios=suite.scenarios, suite_failures=suite.failures)
+        print("timing the suite through the command driver and the example adapter ...", flush=True)
+        command = run_suite(pki_dir=args.pki_dir, extra=command_driver_args())
+        print(f"through the command driver: {command.scenarios} scenarios in {command.seconds} s, "
+              f"{command.failures} failed (exit {command.exit_code})")
+        result.update(suite_command_seconds=command.seconds, suite_command_scenarios=command.scenarios,
+                      suite_command_failures=command.failures)
     print(json.dumps(result))
 
 
