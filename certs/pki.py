@@ -358,8 +358,8 @@ def issue_party_certificate(
     purposes: tuple[Purpose, ...] = ("sealing", "tls-client") if purpose == "both" else (purpose,)
     builder = _Builder(out, _utc(now), force=True)
     _issue_party(builder, ".", TraderSpec(name, eori, "valid"), issuing, None, purposes)
-    files = {key: file for key, file in _TRADER_LAYOUT.items() if (out / file).exists()}
-    # party.json names the identity, so that the harness can act as it: `icssim conformance --party DIR`
-    builder.write("party.json", json.dumps({"format": PARTY_FORMAT, "name": name, "eori": eori, "files": files},
-                                           indent=2).encode() + b"\n")
+    if purpose == "both":  # a full identity: party.json lets the harness act as it (`conformance --party DIR`)
+        files = {key: file for key, file in _TRADER_LAYOUT.items() if (out / file).exists()}
+        builder.write("party.json", json.dumps({"format": PARTY_FORMAT, "name": name, "eori": eori,
+                                                "files": files}, indent=2).encode() + b"\n")
     return TraderCredentials(name, eori, "valid", **{key: out / file for key, file in _TRADER_LAYOUT.items()})

@@ -21,7 +21,8 @@ import scenarios.filings.ics2_bodies as bodies_module
 import scenarios.filings.ics2_messages as messages_module
 import scenarios.filings.ics2_samples as samples_module
 import scenarios.filings.ics2_sets as sets_module
-from scenarios.client.ics2 import Ics2Client, TraderIdentity
+from scenarios.client.business import BusinessMemory
+from scenarios.client.ics2 import ClientFaults, Ics2Client, TraderIdentity
 from scenarios.client.transport import HttpResponse
 from scenarios.drivers.reference import ReferenceDriver
 from scenarios.filings.ics2 import (
@@ -373,6 +374,8 @@ class _RecordingClient:
 
     agreement: str = as4c.AGREEMENT_V1
     sent: list[tuple[str, bytes, str, tuple[Any, ...]]] = field(default_factory=list)
+    business: BusinessMemory = field(default_factory=BusinessMemory)  # nothing learnt: no Do Not Load in force
+    faults: ClientFaults = field(default_factory=ClientFaults)
 
     def send(self, action: str, payload: bytes, *, attachments: Any = ()) -> str:
         self.sent.append((action, payload, self.agreement, tuple(attachments)))
