@@ -176,7 +176,8 @@ def _do_consult(party: Party, request: Json) -> Json:
 
 
 def _do_poll(party: Party, request: Json) -> Json:
-    """Pull the own MPC until it is empty; each message is acknowledged by the client's signed receipt."""
+    """Pull the own MPC until it is empty; each message is acknowledged by the client's signed receipt, and
+    processed once: a message delivered again (same MessageId) is acknowledged but not reported again."""
     problems: list[str] = []
     count = 0
     for _ in range(MAX_PULLS):
@@ -185,6 +186,10 @@ def _do_poll(party: Party, request: Json) -> Json:
         message = outcome.user_message
         if message is None or message.user_message is None:
             break
+        count += 1
+        if message.message_id in party.state["processed"]:
+            continue  # delivered again (same MessageId): acknowledged above, not processed twice
+        party.state["processed"].append(message.message_id)
         payload = message.payloads[0].content if message.payloads else b""
         references = _references(payload)
         party.state["received"].append({
@@ -192,7 +197,6 @@ def _do_poll(party: Party, request: Json) -> Json:
             "ref_to_message_id": message.ref_to_message_id, **references,
             "payload_b64": base64.b64encode(payload).decode("ascii")})
         _remember(party.state, message.user_message.action, payload, references["mrn"])
-        count += 1
     return {"ok": True, "count": count, "problems": problems}
 
 
@@ -237,7 +241,7 @@ ACTIONS: dict[str, Callable[[Party, Json], Json]] = {
 
 # -- plumbing --------------------------------------------------------------------------------------------
 def _fresh() -> Json:
-    return {"lrn_counter": 0, "received": [], "sent": [], "requests": {}, "held": []}
+    return {"lrn_counter": 0, "received": [], "sent": [], "requests": {}, "held": [], "processed": []}
 
 
 @contextmanager

@@ -38,3 +38,11 @@ Feature: Injected faults that a trader's software must survive
     And the trader pulls its MPC
     Then it receives an "IE3R01" that refers to its filing
     And pulling again gives the same "IE3R01" with the same MessageId
+
+  @req:ICS2-duplicate-delivery-processed-once
+  Scenario: A reply delivered twice is processed once by the trader's software
+    Given the simulator will deliver the next reply to "trader-a" twice
+    When the trader files a valid "IE3F32"
+    And the trader pulls its MPC until it is empty
+    Then the simulator delivered the "IE3R01" twice with the same MessageId
+    And the trader's software processed the "IE3R01" once

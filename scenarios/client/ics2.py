@@ -96,6 +96,7 @@ class ClientFaults:
     ignore_actions: tuple[str, ...] = ()  # customs messages acknowledged, then dropped: never surfaced
     answer_rfi_by_r02_only: bool = False  # every information request answered by IE3R02, whatever it asks
     ignore_do_not_load: bool = False  # keeps acting on an ENS that is under a Do Not Load
+    surface_duplicates: bool = False  # a message delivered again (same MessageId) is processed again
 
     def merged(self, other: ClientFaults) -> ClientFaults:
         """These defects and `other`'s together; where both set a field, `other` wins."""
@@ -173,6 +174,7 @@ class Ics2Client:
         self.last_sent: tuple[str, str, bytes] | None = None
         self.resent: list[SendOutcome] = []  # messages a faulty variant sent again on its own
         self.business = BusinessMemory()  # what the package learnt from customs messages
+        self._processed: set[str] = set()  # MessageIds of the customs messages already processed
         self._sent_messages: dict[str, _SentMessage] = {}
 
     def close(self) -> None:
@@ -281,16 +283,23 @@ class Ics2Client:
 
     # -- customs to trader ---------------------------------------------------------------------------
     def pull(self) -> PullOutcome:
-        """Pull the own MPC once; acknowledge a received message with a signed receipt. A message of an
-        action the package ignores (a faulty variant) is acknowledged and dropped, and the next one pulled."""
+        """Pull the own MPC once; acknowledge a received message with a signed receipt. A message received
+        before (the same MessageId: ebMS3 duplicate detection, domain/ics2.md "AS4 profile") is acknowledged
+        again but not processed twice, nor is a message of an action the package ignores (a faulty
+        variant): the next one is pulled instead."""
         for _ in range(MAX_IGNORED):
-            outcome = self._pull_once()
+            outcome = self.pull_once()
             um = outcome.user_message
-            if um is None or um.user_message is None or um.user_message.action not in self.faults.ignore_actions:
+            if um is None or um.user_message is None:
+                return outcome
+            duplicate = um.message_id in self._processed and not self.faults.surface_duplicates
+            self._processed.add(um.message_id or "")
+            if not duplicate and um.user_message.action not in self.faults.ignore_actions:
                 return outcome
         return outcome
 
-    def _pull_once(self) -> PullOutcome:
+    def pull_once(self) -> PullOutcome:
+        """One pull request, whatever comes back (a duplicate too), acknowledged as the MSH must."""
         if self.faults.never_pull:
             return self._imagined_empty_pull()
         request = build_pull_request(self.faults.pull_mpc or self.identity.mpc, key=self.identity.sealing_key,

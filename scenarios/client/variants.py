@@ -294,3 +294,12 @@ def ignores_do_not_load() -> ClientFaults:
     is amended; this package keeps acting on it and notifies its arrival (IE3N06): caught by risk_outcomes
     (the package declines and customs receives no IE3N06)."""
     return ClientFaults(ignore_do_not_load=True)
+
+
+@variant("processes-duplicates",
+         "faults:a-reply-delivered-twice-is-processed-once-by-the-trader-s-software")
+def processes_duplicates() -> ClientFaults:
+    """domain/ics2.md "AS4 profile" (duplicate detection on MessageId; ICS2-duplicate-delivery-processed-once):
+    a message delivered again is acknowledged again but not processed twice; this package processes every
+    delivery, so one IE3R01 counts twice: caught by faults (a reply delivered twice is processed once)."""
+    return ClientFaults(surface_duplicates=True)

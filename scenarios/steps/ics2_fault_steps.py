@@ -61,8 +61,25 @@ def same_again(sut: SystemUnderTest, inbox: Inbox, scene: Scene, action: str) ->
     reference = needs_reference(sut)
     first = inbox.find(scene.trader, action)
     assert first, f"no {action} was fetched first"
-    again = reference.pull(scene.trader).user_message
+    client = reference.client(scene.trader)  # the raw pull: the simulator's behaviour, before duplicate detection
+    again = client.pull_once().user_message
     assert again is not None and again.user_message is not None, "nothing was delivered a second time"
     assert again.user_message.action == action and again.message_id == first[-1].message_id, (
         f"second delivery {again.user_message.action} {again.message_id}, first {first[-1].message_id}")
-    assert reference.pull(scene.trader).empty, "more than one extra delivery"
+    assert client.pull_once().empty, "more than one extra delivery"
+
+
+@then(parsers.parse('the simulator delivered the "{action}" twice with the same MessageId'))
+def delivered_twice(sut: SystemUnderTest, sim: SimControl, inbox: Inbox, scene: Scene, action: str) -> None:
+    got = inbox.find(scene.trader, action)
+    assert got, f"{scene.trader} received no {action}"
+    deliveries = sim.journal(direction="out", kind="user", message_id=got[-1].message_id)
+    assert len(deliveries) == 2, f"the {action} {got[-1].message_id} went out {len(deliveries)} time(s), not twice"
+
+
+@then(parsers.parse("the trader's software processed the \"{action}\" once"))
+def processed_once(inbox: Inbox, scene: Scene, action: str) -> None:
+    """ebMS3 duplicate detection on MessageId (domain/ics2.md "AS4 profile"): a message delivered again is
+    acknowledged again, but the package does not act on it, or report it, twice."""
+    ids = [r.message_id for r in inbox.find(scene.trader, action)]
+    assert len(ids) == len(set(ids)) == 1, f"{scene.trader} processed {action} {len(ids)} times: {ids}"
