@@ -133,7 +133,9 @@ def contract_driver(config: pytest.Config, sim: SimControl, pki: PkiFiles, state
     if kind == "http":
         from scenarios.drivers.http import HttpDriver
 
-        return HttpDriver(_required(config, "icssim_driver_url"), timeout=timeout)
+        # the same facts of the run as the command driver's environment, as headers of every POST
+        headers = {"Icssim-Trader-Url": _required(config, "icssim_trader_url"), "Icssim-Pki-Dir": str(pki.directory)}
+        return HttpDriver(_required(config, "icssim_driver_url"), timeout=timeout, headers=headers)
     from scenarios.drivers.manual import ManualDriver
 
     parties = {name: files.eori for name, files in pki.traders.items()}

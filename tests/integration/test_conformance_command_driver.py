@@ -13,6 +13,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,29 @@ def test_a_party_folder_that_is_not_an_identity_is_refused_before_anything_start
                           text=True, check=False)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "party.json" in done.stderr and "icssim certs issue" in done.stderr, done.stderr
+
+
+def test_the_http_driver_runs_the_suite_through_a_vendor_controller(tmp_path: Path) -> None:
+    """`--driver http`: the same adapter behind an HTTP controller (tests/integration/adapter_controller.py)."""
+    port_file = tmp_path / "port"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ICSSIM_", "PYTEST_"))}
+    controller = subprocess.Popen([sys.executable, str(Path(__file__).parent / "adapter_controller.py"),
+                                   str(port_file), sys.executable, str(ADAPTER)],
+                                  env={**base, "ICSSIM_ADAPTER_STATE": str(tmp_path / "state")})
+    try:
+        for _ in range(200):
+            if port_file.exists() and port_file.read_text(encoding="utf-8"):
+                break
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port_file.read_text(encoding='utf-8')}/icssim"
+        reports = tmp_path / "reports"
+        done = subprocess.run(
+            [sys.executable, "-m", "icssim", "conformance", "--var-dir", str(tmp_path / "var"), "--reports",
+             str(reports), "--driver", "http", "--driver-url", url, "--scenario", "r1_amend_invalidate:*"],
+            cwd=REPO, env=base, capture_output=True, text=True, timeout=600, check=False)
+    finally:
+        controller.terminate()
+        controller.wait(timeout=10)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    record = json.loads((reports / "run.json").read_text(encoding="utf-8"))
+    assert record["driver"] == "http" and [s["verdict"] for s in record["scenarios"]] == [OK] * 4, record["summary"]
