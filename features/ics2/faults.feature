@@ -46,3 +46,11 @@ Feature: Injected faults that a trader's software must survive
     And the trader pulls its MPC until it is empty
     Then the simulator delivered the "IE3R01" twice with the same MessageId
     And the trader's software processed the "IE3R01" once
+
+  @req:ICS2-fault-dropped-receipt
+  Scenario: A lost receipt: the trader's software retries with the same MessageId and the filing is processed once
+    Given the simulator will drop the receipt of the next message from "trader-a"
+    When the trader "trader-a" files a valid "IE3F32"
+    Then customs received the filing again under the same MessageId and answered it with the original receipt
+    And the simulator holds exactly one filing for that MessageId
+    And the filing has exactly one functional reply

@@ -25,13 +25,3 @@ Feature: Push delivery to the trader's own AS4 endpoint, with reception awarenes
     And the simulator pushes what is due, advancing the clock through every retry
     Then the access point of "trader-a" received the "IE3R01" once per attempt
     And the "IE3R01" for "trader-a" is undelivered after the last attempt
-
-  @req:ICS2-fault-dropped-receipt
-  Scenario: A lost receipt: the trader resends and gets the original receipt, the filing is processed once
-    Given the simulator will drop the receipt of the next message from "trader-a"
-    When the trader "trader-a" files a valid "IE3F32"
-    Then the answer carries no receipt
-    When the trader sends the same message again with the same MessageId
-    Then the retry is answered with a signed receipt for the original message
-    And the simulator holds exactly one filing for that MessageId
-    And the filing has exactly one functional reply

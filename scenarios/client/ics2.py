@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from scenarios.client.business import BusinessMemory
+from scenarios.client.faults import ClientFaults
 from scenarios.client.transport import HttpResponse, MutualTlsTransport, client_tls_context
 from simulator.codecs import mime
 from simulator.codecs.as4 import constants as as4c
@@ -38,8 +39,6 @@ from simulator.codecs.as4.receipts import (
 )
 
 ENDPOINT_PATH = "/ics2/as4"
-# (AS4 Action, business payload) -> the payload the package really sends (a faulty mapping of its data)
-PayloadRewrite = Callable[[str, bytes], bytes]
 
 
 @dataclass(frozen=True)
@@ -65,44 +64,7 @@ class TraderIdentity:
 
 
 MAX_IGNORED = 50  # a variant that ignores messages still stops pulling after this many in a row
-
-
-@dataclass(frozen=True)
-class ClientFaults:
-    """Deliberate defects, one per field (used by scenarios to prove the simulator catches them).
-
-    A field left at its default (False / None) keeps the correct behaviour; header overrides apply to
-    business messages only, never to the ebMS ping.
-    """
-
-    leaf_only_token: bool = False  # BinarySecurityToken with the leaf only (ICD §4.3 wants the path)
-    tamper_payload_after_signing: bool = False  # payload changed after the signature was made
-    receipt_without_body: bool = False  # receipts for pulled messages do not sign the SOAP Body
-    unsigned_receipt: bool = False  # receipts for pulled messages carry no signature at all
-    body_not_signed: bool = False  # the message signature leaves out the SOAP Body (ICD §4.3)
-    service: str | None = None  # Service instead of eu_ics2_t2c (ICD §4.2.2.5)
-    agreement: str | None = None  # AgreementRef on every message, whatever its version (ICD §4.2.2.4)
-    amendment_action_of_filing: bool = False  # IE3Axx sent with the Action IE3Fxx (Action = payload root)
-    from_party_type: str | None = None  # From/PartyId/@type instead of the EORI type (ICD §4.2.2.1)
-    from_role: str | None = None  # From/Role instead of Trader
-    to_party_id: str | None = None  # To/PartyId instead of sti-taxud
-    uncompressed_payload: bool = False  # the business payload is not gzip-compressed (ICD §4.2.5)
-    part_without_mime_type: bool = False  # PartProperties of the payload lack MimeType (ICD §4.2.5)
-    rewrite_payload: PayloadRewrite | None = None  # the package's own (faulty) rendering of the payload
-    resend_with_new_message_id: bool = False  # after a receipt, the message again under a new MessageId
-    resend_rejected_unchanged: bool = False  # after an IE3N99, the rejected message again, unchanged
-    pull_mpc: str | None = None  # MPC pulled instead of the trader's own (ICD §4.3.3)
-    never_pull: bool = False  # "pulling" asks nobody and reports an empty MPC
-    ignore_actions: tuple[str, ...] = ()  # customs messages acknowledged, then dropped: never surfaced
-    answer_rfi_by_r02_only: bool = False  # every information request answered by IE3R02, whatever it asks
-    ignore_do_not_load: bool = False  # keeps acting on an ENS that is under a Do Not Load
-    surface_duplicates: bool = False  # a message delivered again (same MessageId) is processed again
-
-    def merged(self, other: ClientFaults) -> ClientFaults:
-        """These defects and `other`'s together; where both set a field, `other` wins."""
-        changes = {f.name: getattr(other, f.name) for f in dataclasses.fields(other)
-                   if getattr(other, f.name) not in (None, False)}
-        return dataclasses.replace(self, **changes)
+RETRIES = 3  # re-sends of a message whose receipt was lost, before the send is reported as it stands
 
 
 @dataclass(frozen=True)
@@ -122,6 +84,7 @@ class SendOutcome:
     http: HttpResponse
     response: InboundMessage | None
     problems: list[str] = field(default_factory=list)  # what is wrong with the simulator's answer
+    attempts: int = 1  # how many times the message went out (retries after a lost receipt)
 
     @property
     def receipt(self) -> bool:
@@ -198,6 +161,11 @@ class Ics2Client:
         sent = _SentMessage(action, payload, tuple(attachments), service,
                             faults.agreement if business and faults.agreement else self.agreement)
         outcome = self._send_once(sent, message_id or self.new_message_id())
+        # Reception awareness (domain/ics2.md "AS4 profile"): no signal came back, so the very same message
+        # (same MessageId) goes again; duplicate elimination answers it with the original receipt.
+        while business and not faults.no_retry and outcome.response is None and outcome.http.status >= 500 \
+                and outcome.attempts <= RETRIES:
+            outcome = dataclasses.replace(self.resend_last(), attempts=outcome.attempts + 1)
         if business and faults.resend_rejected_unchanged:
             self._sent_messages[outcome.message_id] = sent
         if business and faults.resend_with_new_message_id and outcome.receipt:
