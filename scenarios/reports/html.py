@@ -25,7 +25,8 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'n
 MEANINGS = {"OK": "meets the requirement",
             "NON-STRICT": "works, but breaks a SHOULD",
             "FAILED": "breaks a MUST",
-            "UNIMPLEMENTED": "not run: the product declares the capability unsupported, or no check exists yet",
+            "UNIMPLEMENTED": "not run: the product declares the capability unsupported, or the check needs the "
+                             "reference client",
             "INFORMATIONAL": "observed and reported, not graded"}
 # Which verdict stands for a requirement graded by several scenarios: the worst one.
 _SEVERITY = ("FAILED", "NON-STRICT", "UNIMPLEMENTED", "OK", "INFORMATIONAL")

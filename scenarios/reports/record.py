@@ -248,7 +248,9 @@ def _scenario(raw: Any, index: int) -> Scenario:
         releases=_texts(item.get("releases")), requirements=requirements,
         verdict=normalise_verdict(item.get("verdict")), retried=item.get("retried") is True,
         duration_s=_seconds(item.get("duration_s")), steps=tuple(map(_step, _items(item.get("steps")))),
-        failure=_failure(item.get("failure")), wire=tuple(map(_wire, _items(item.get("wire")))),
+        # a scenario not run says why in place of a failure (grading: unimplemented_because)
+        failure=_failure(item.get("failure")) or _failure(item.get("unimplemented_because")),
+        wire=tuple(map(_wire, _items(item.get("wire")))),
         line=_line(item.get("line")), driver_log=tuple(map(_exchange, _items(item.get("driver_log")))),
     )
 

@@ -368,3 +368,13 @@ def test_html_shows_the_exchanges_with_a_contract_driver_escaped() -> None:
     assert "&lt;LRN1&gt;" in page and "<LRN1>" not in page
     assert "adapter: &lt;sent&gt;" in page and "poll: no answer within 60 s" in page and "0.42 s" in page
     assert "Driver (" not in render_html(read_run(fabricated_run())), "no driver section without exchanges"
+
+
+def test_html_says_why_a_scenario_was_not_run() -> None:
+    run = fabricated_run()
+    [scenario] = [s for s in run["scenarios"] if s["id"] == "push_delivery:push-retries-are-spaced"]
+    assert scenario["verdict"] == "UNIMPLEMENTED"
+    scenario.pop("failure", None)
+    scenario["unimplemented_because"] = "needs the reference client's injected client faults, which no package can"
+    page = render_html(read_run(run))
+    assert "Not run" in page and "needs the reference client&#x27;s injected client faults" in page
