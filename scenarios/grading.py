@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +39,7 @@ from scenarios.selection import (
     plan,
     scenario_info,
 )
-from scenarios.simctl import ControlError
+from scenarios.simctl import ControlError, JournalCursor
 
 OK, NON_STRICT, FAILED, UNIMPLEMENTED, INFORMATIONAL = "OK", "NON-STRICT", "FAILED", "UNIMPLEMENTED", "INFORMATIONAL"
 VERDICTS = (OK, NON_STRICT, FAILED, UNIMPLEMENTED, INFORMATIONAL)
@@ -74,42 +74,12 @@ def unimplemented_because(missing: Sequence[str]) -> str:
 
 
 # -- journal window -----------------------------------------------------------------------------------------
-Fetch = Callable[[int, int, bool], list[dict[str, Any]]]  # (since_id, limit, raw) -> entries in id order
-
-
-@dataclass
-class JournalWindow:
-    """Finds the journal entries written since a mark. A scene reset wipes the journal and ids may start
-    again from 1, so a mark is (id, real_at) of the newest entry: if that entry is gone or changed at the
-    end, the journal was reset inside the scenario (its Background does so) and every entry counts."""
-
-    fetch: Fetch
-    page: int = 500
-    last: tuple[int, float] = (0, 0.0)
-
-    def _still_there(self, mark: tuple[int, float]) -> bool:
-        if mark[0] == 0:
-            return True
-        probe = self.fetch(mark[0] - 1, 1, False)
-        return bool(probe) and probe[0].get("id") == mark[0] and probe[0].get("real_at") == mark[1]
-
-    def _read(self, since: int, raw: bool) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = []
-        while True:
-            batch = self.fetch(since, self.page, raw)
-            entries += batch
-            if len(batch) < self.page:
-                return entries
-            since = int(batch[-1]["id"])
-
-    def mark(self) -> tuple[int, float]:
-        start = self.last if self._still_there(self.last) else (0, 0.0)
-        newer = self._read(start[0], False)
-        self.last = (int(newer[-1]["id"]), float(newer[-1]["real_at"])) if newer else start
-        return self.last
+class JournalWindow(JournalCursor):
+    """The journal entries written since a mark, as each scenario's wire evidence (the cursor knows when a
+    scene reset wiped the journal inside the scenario: then every entry counts)."""
 
     def since(self, mark: tuple[int, float]) -> list[dict[str, Any]]:
-        entries = self._read(mark[0] if self._still_there(mark) else 0, True)
+        entries = self.read(mark[0] if self.still_there(mark) else 0, True)
         if entries:
             self.last = (int(entries[-1]["id"]), float(entries[-1]["real_at"]))
         # the agreed keys first (None where the journal has no value), then whatever else it returns

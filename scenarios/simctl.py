@@ -16,6 +16,41 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+Fetch = Callable[[int, int, bool], list[dict[str, Any]]]  # (since_id, limit, raw) -> entries in id order
+
+
+@dataclass
+class JournalCursor:
+    """Where the journal ends now, read on from the last entry seen. A scene reset wipes the journal and
+    ids may start again from 1, so a mark is (id, real_at) of the newest entry: if that entry is gone or
+    changed, the journal was reset since and reading starts from its beginning."""
+
+    fetch: Fetch
+    page: int = 500
+    last: tuple[int, float] = (0, 0.0)
+
+    def still_there(self, mark: tuple[int, float]) -> bool:
+        if mark[0] == 0:
+            return True
+        probe = self.fetch(mark[0] - 1, 1, False)
+        return bool(probe) and probe[0].get("id") == mark[0] and probe[0].get("real_at") == mark[1]
+
+    def read(self, since: int, raw: bool) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = []
+        while True:
+            batch = self.fetch(since, self.page, raw)
+            entries += batch
+            if len(batch) < self.page:
+                return entries
+            since = int(batch[-1]["id"])
+
+    def mark(self) -> tuple[int, float]:
+        """(id, real_at) of the newest entry now ((0, 0.0) for an empty journal)."""
+        start = self.last if self.still_there(self.last) else (0, 0.0)
+        newer = self.read(start[0], False)
+        self.last = (int(newer[-1]["id"]), float(newer[-1]["real_at"])) if newer else start
+        return self.last
+
 
 class ControlError(RuntimeError):
     def __init__(self, status: int, detail: str) -> None:
@@ -93,6 +128,10 @@ class SimControl:
     def journal(self, *, raw: bool = False, **filters: Any) -> list[dict[str, Any]]:
         query = {**filters, "raw": "1" if raw else None}
         return list(self._call("GET", "/journal", query=query)["entries"])
+
+    def journal_cursor(self) -> JournalCursor:
+        """A cursor over this simulator's journal, paging as far as the API allows."""
+        return JournalCursor(lambda since, limit, raw: self.journal(since_id=since, limit=limit, raw=raw), page=5000)
 
     def journal_raw(self, entry_id: int) -> bytes:
         return bytes(self._call("GET", f"/journal/{entry_id}/raw"))

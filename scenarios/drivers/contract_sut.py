@@ -83,7 +83,7 @@ class ContractSut:
     def __init__(self, name: str, driver: Driver, sim: SimControl, pki: PkiFiles) -> None:
         self.name, self.driver, self.sim, self.pki = name, driver, sim, pki
         self._lrn_counter = 0
-        self._seen = 0  # journal id up to which the journal has been read
+        self._journal = sim.journal_cursor()  # where the journal ends (a scene reset is noticed)
         self._reported: dict[str, set[str]] = {}  # trader -> MessageIds the package reported as received
 
     def eori(self, trader: str) -> str:
@@ -97,11 +97,8 @@ class ContractSut:
         return f"{self.eori(trader)[:2]}LRN{self._lrn_counter:08d}"
 
     def reset(self) -> None:
-        """Called right after the simulator's reset, which empties the journal (its ids start again)."""
         self._require("reset", self.driver.reset())
         self._reported.clear()
-        self._seen = 0
-        self._head()
 
     # -- sending ------------------------------------------------------------------------------------------
     def file(self, trader: str, message_type: str, *, data: Mapping[str, Any] | None = None,
@@ -153,7 +150,7 @@ class ContractSut:
         (journal) and judge it. A package that declines (``ok`` false) is given no time to send anyway."""
         actions = (expected,) if isinstance(expected, str) else expected
         action = " or ".join(actions)
-        head = self._head()
+        head = self._journal.mark()[0]
         response: Response = request()
         eori = self.eori(trader)
 
@@ -254,15 +251,6 @@ class ContractSut:
             close()
 
     # -- plumbing -----------------------------------------------------------------------------------------
-    def _head(self) -> int:
-        """The newest journal id (read forward from the last one seen)."""
-        while True:
-            entries = self.sim.journal(since_id=self._seen, limit=JOURNAL_PAGE)
-            if entries:
-                self._seen = max(self._seen, max(int(e["id"]) for e in entries))
-            if len(entries) < JOURNAL_PAGE:
-                return self._seen
-
     def _require(self, action: str, response: Response) -> Response:
         assert response.ok, f"the package could not {action}: {response.error}"
         return response

@@ -100,7 +100,7 @@ class ManualDriver(Driver):
         self.timeout, self.out, self.poll_interval = timeout, out, poll_interval
         self.page_url = page_url or f"{control.url.rstrip('/')}/_sim/manual"
         self._steps = 0
-        self._known = JournalMark()  # the newest entry seen: the next look at the journal starts there
+        self._journal = control.journal_cursor()  # where the journal ends (a scene reset is noticed)
         self._default_mark = JournalMark()  # received/sent of a party not reset on its own start here
         self._received_marks: dict[str, JournalMark] = {}  # EORI -> where the next `received` starts
         self._sent_marks: dict[str, JournalMark] = {}
@@ -250,23 +250,12 @@ class ManualDriver(Driver):
 
     def _valid(self, mark: JournalMark) -> JournalMark:
         """``mark``, or the journal's start when the simulator was reset since (its entry is gone)."""
-        if mark.id == 0:
-            return mark
-        found = self.control.journal(since_id=mark.id - 1, limit=1)
-        if found and found[0]["id"] == mark.id and found[0].get("real_at") == mark.real_at:
-            return mark
-        return JournalMark()
+        return mark if self._journal.still_there((mark.id, mark.real_at or 0.0)) else JournalMark()
 
     def _newest(self) -> JournalMark:
         """The journal's newest entry now (read on from the last one seen, so each entry is read once)."""
-        mark = self._valid(self._known)
-        while True:
-            page = self.control.journal(since_id=mark.id, limit=_PAGE)
-            if page:
-                mark = JournalMark.of(page[-1])
-            if len(page) < _PAGE:
-                self._known = mark
-                return mark
+        newest, real_at = self._journal.mark()
+        return JournalMark(newest, real_at if newest else None)
 
     def _deliveries(self, eori: str, since: JournalMark, *,
                     until: int | None = None) -> tuple[list[dict[str, Any]], JournalMark]:
